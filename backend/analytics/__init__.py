@@ -1,0 +1,1 @@
+"""Real-time analytics backend: Redis channel -> listener -> cache/aggregates + batcher -> REST/Socket.IO."""

@@ -1,0 +1,35 @@
+"""GET /api/health: is Redis up, is the listener subscribed, what came in."""
+from __future__ import annotations
+
+import time
+
+import redis
+from flask import Blueprint, current_app, jsonify
+
+from analytics import counters
+
+bp = Blueprint("health", __name__)
+STARTED = time.time()
+
+
+@bp.get("/api/health")
+def health():
+    runtime = current_app.extensions["analytics"]
+    try:
+        runtime.redis.ping()
+        redis_state = "up"
+    except (redis.RedisError, OSError):
+        redis_state = "down"
+    body = {
+        "status": "ok" if redis_state == "up" else "degraded",
+        "redis": redis_state,
+        "listener": runtime.listener.state if runtime.listener else "off",
+        "uptime_s": round(time.time() - STARTED, 1),
+        "async_mode": runtime.settings.ASYNC_MODE,
+        "events": {
+            "accepted": int(counters.EVENTS_ACCEPTED.labels("channel")._value.get()),
+            "rejected": counters.rejected_by_reason("channel"),
+            "cache_pending": runtime.cache_writer.pending() if runtime.cache_writer else 0,
+        },
+    }
+    return jsonify(body), 200 if redis_state == "up" else 503

@@ -1,0 +1,28 @@
+"""GET /api/metrics/recent and /api/metrics/aggregate: read only Redis, so replicas agree."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app
+
+from analytics.api.params import int_param, name_param
+from analytics.cache.aggregates import MAX_WINDOW
+from analytics.events.schema import encode
+
+bp = Blueprint("metrics", __name__)
+
+
+@bp.get("/api/metrics/recent")
+def recent():
+    runtime = current_app.extensions["analytics"]
+    limit = int_param("limit", 100, 1, runtime.settings.RECENT_MAX)
+    events = runtime.recent.newest(limit, name_param("metric"), name_param("source"))
+    # The cache holds encoded events: splice them, no decode/encode round trip.
+    body = b'{"count":%d,"events":[' % len(events) + b",".join(events) + b"]}"
+    return Response(body, mimetype="application/json")
+
+
+@bp.get("/api/metrics/aggregate")
+def aggregate():
+    runtime = current_app.extensions["analytics"]
+    window = int_param("window", 60, 1, MAX_WINDOW)
+    body = runtime.aggregates.window(window, name_param("metric"), name_param("source"))
+    return Response(encode(body), mimetype="application/json")

@@ -1,0 +1,32 @@
+"""The last RECENT_MAX events, newest first, in the Redis list RECENT_KEY (LPUSH + LTRIM)."""
+from __future__ import annotations
+
+import orjson
+
+
+class RecentEvents:
+    def __init__(self, redis, key: str, max_len: int):
+        self.redis = redis
+        self.key = key
+        self.max_len = max_len
+
+    def queue_writes(self, pipe, encoded_events: list[bytes]) -> None:
+        """Add the batch (oldest first) to `pipe`; only the newest max_len can survive the trim."""
+        tail = encoded_events[-self.max_len:]
+        if tail:
+            pipe.lpush(self.key, *tail)
+            pipe.ltrim(self.key, 0, self.max_len - 1)
+
+    def newest(self, limit: int, metric: str | None = None, source: str | None = None) -> list[bytes]:
+        """Up to `limit` encoded events, newest first, optionally of one metric and/or source."""
+        if not metric and not source:
+            return self.redis.lrange(self.key, 0, limit - 1)
+        out = []
+        for raw in self.redis.lrange(self.key, 0, self.max_len - 1):
+            event = orjson.loads(raw)
+            if (metric and event["metric"] != metric) or (source and event["source"] != source):
+                continue
+            out.append(raw)
+            if len(out) == limit:
+                break
+        return out

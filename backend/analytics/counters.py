@@ -1,0 +1,22 @@
+"""Prometheus counters: what the service accepted, rejected, delivered and dropped."""
+from prometheus_client import Counter, Gauge
+
+EVENTS_ACCEPTED = Counter("analytics_events_accepted_total", "Events accepted", ["path"])
+EVENTS_REJECTED = Counter("analytics_events_rejected_total", "Events rejected", ["path", "reason"])
+EVENTS_CACHED = Counter("analytics_events_cached_total", "Events written to the cache and aggregates")
+CACHE_WRITE_ERRORS = Counter("analytics_cache_write_errors_total", "Failed cache pipelines (retried)")
+EMITS = Counter("analytics_socket_emits_total", "Socket.IO `metrics` packets queued to clients")
+DELIVERIES = Counter("analytics_socket_event_deliveries_total", "Events queued to clients (events x clients)")
+DROPPED_FOR_SLOW_CLIENTS = Counter("analytics_socket_events_dropped_total", "Events dropped for clients over their backlog")
+CLIENTS = Gauge("analytics_socket_clients", "Connected Socket.IO clients")
+REDIS_RECONNECTS = Counter("analytics_redis_reconnects_total", "Listener reconnects to Redis")
+
+
+def rejected_by_reason(path: str) -> dict[str, int]:
+    """Current reject counts of one path, for /api/health."""
+    out = {}
+    for metric in EVENTS_REJECTED.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total") and sample.labels.get("path") == path:
+                out[sample.labels["reason"]] = int(sample.value)
+    return out

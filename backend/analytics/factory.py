@@ -1,0 +1,103 @@
+"""The app factory: binds the extensions, wires events -> listener -> cache / batcher -> api / sockets."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import redis
+from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_socketio import SocketIO
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from analytics.api import errors, events, health, metrics, openapi
+from analytics.cache.aggregates import Aggregates
+from analytics.cache.recent import RecentEvents
+from analytics.settings import Settings
+from analytics.sockets.fanout import Fanout, gap_packet
+from analytics.sockets.handlers import MetricsNamespace
+from analytics.stream.batcher import Batcher
+from analytics.stream.cache_writer import CacheWriter
+from analytics.stream.listener import Listener
+
+log = logging.getLogger(__name__)
+socketio = SocketIO()
+limiter = Limiter(key_func=get_remote_address, storage_uri="memory://")
+
+
+@dataclass
+class Runtime:
+    """What the views and background tasks share; one per app."""
+
+    settings: Settings
+    redis: redis.Redis
+    recent: RecentEvents
+    aggregates: Aggregates
+    fanout: Fanout | None = None
+    listener: Listener | None = None
+    cache_writer: CacheWriter | None = None
+    batcher: Batcher | None = None
+
+    def stop(self) -> None:
+        for part in (self.listener, self.cache_writer, self.batcher):
+            if part:
+                part.stop()
+
+
+def connect_redis(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5,
+                                health_check_interval=30)
+
+
+def create_app(settings: Settings | None = None, start_stream: bool = True) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.INGEST_MAX_BYTES
+    app.json.sort_keys = False
+    client = connect_redis(settings)
+    runtime = Runtime(settings, client, RecentEvents(client, settings.RECENT_KEY, settings.RECENT_MAX),
+                      Aggregates(client, settings.AGG_PREFIX))
+    app.extensions["analytics"] = runtime
+
+    errors.register_error_handlers(app)
+    limiter.init_app(app)
+    app.config["RATELIMIT_HEADERS_ENABLED"] = True
+    for bp in (metrics.bp, events.bp, openapi.bp):
+        limiter.limit(settings.RATE_LIMIT)(bp)
+        app.register_blueprint(bp)
+    limiter.exempt(health.bp)
+    app.register_blueprint(health.bp)
+
+    @app.get("/metrics")
+    @limiter.exempt
+    def prometheus():
+        return generate_latest(), 200, {"Content-Type": CONTENT_TYPE_LATEST}
+
+    socketio.init_app(app, async_mode=settings.ASYNC_MODE, cors_allowed_origins=settings.CORS_ORIGINS,
+                      max_http_buffer_size=64 * 1024, logger=False, engineio_logger=False)
+    runtime.fanout = Fanout(socketio.server, settings.CLIENT_BACKLOG)
+    socketio.on_namespace(MetricsNamespace(runtime.fanout))
+    if start_stream:
+        start_stream_tasks(runtime)
+    return app
+
+
+def start_stream_tasks(runtime: Runtime) -> None:
+    """Start the listener, the cache writer and the batcher as Socket.IO background tasks."""
+    eio = socketio.server.eio
+    runtime.cache_writer = CacheWriter(runtime.redis, runtime.recent, runtime.aggregates,
+                                       eio.create_event(), socketio.sleep)
+
+    def overflow(n: int) -> None:
+        log.error("batcher backlog overflow: %d events dropped for every client", n)
+        for eio_sid in list(eio.sockets):
+            runtime.fanout.queue(eio_sid, gap_packet(n))
+
+    runtime.batcher = Batcher(runtime.fanout.deliver, runtime.settings.BATCH_MS, eio.create_event(),
+                              socketio.sleep, clients=lambda: len(eio.sockets),
+                              send_budget=runtime.settings.SEND_BUDGET, on_overflow=overflow)
+    runtime.listener = Listener(runtime.redis, runtime.settings.METRICS_CHANNEL,
+                                [runtime.batcher.add, runtime.cache_writer.add], socketio.sleep)
+    for task in (runtime.cache_writer.run, runtime.batcher.run, runtime.listener.run):
+        socketio.start_background_task(task)

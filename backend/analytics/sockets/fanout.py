@@ -1,0 +1,96 @@
+"""Fan-out: one encoded `metrics` packet per room per batch, queued to each client with a
+bounded backlog.
+
+python-socketio keeps an unbounded queue per client (engineio `Socket.queue`). A stalled
+browser would grow it forever, so before queueing we look at its length: past
+CLIENT_BACKLOG packets, the oldest `metrics` packets are dropped and replaced by one `gap`
+packet carrying how many events the client lost (it backfills over REST). Other clients are
+never slowed: queueing never blocks.
+"""
+from __future__ import annotations
+
+import logging
+
+import orjson
+from engineio import packet as eio_packet
+
+from analytics import counters
+from analytics.sockets.rooms import Subscription
+
+log = logging.getLogger(__name__)
+NAMESPACE = "/"
+
+
+def _packet(event: str, payload_json: bytes, events: int = 0, dropped: int = 0) -> eio_packet.Packet:
+    # Socket.IO EVENT packet ("2") carrying [event, payload], wrapped once in an Engine.IO
+    # MESSAGE; engineio caches the encoding, so every recipient shares the same string.
+    text = '2["' + event + '",' + payload_json.decode() + "]"
+    pkt = eio_packet.Packet(eio_packet.MESSAGE, text)
+    pkt.analytics_events = events
+    pkt.analytics_dropped = dropped
+    return pkt
+
+
+def gap_packet(dropped: int) -> eio_packet.Packet:
+    return _packet("gap", orjson.dumps({"dropped": dropped}), dropped=dropped)
+
+
+class Fanout:
+    def __init__(self, server, backlog: int):
+        self.server = server  # the python-socketio Server
+        self.backlog = backlog
+        self.subscriptions: dict[str, Subscription] = {}
+
+    def register(self, sub: Subscription) -> str:
+        self.subscriptions[sub.room] = sub
+        return sub.room
+
+    def deliver(self, batch: list[dict]) -> None:
+        rooms = self.server.manager.rooms.get(NAMESPACE, {})
+        for room, sub in list(self.subscriptions.items()):
+            members = rooms.get(room)
+            if not members:
+                if room != "all":
+                    self.subscriptions.pop(room, None)
+                continue
+            events = sub.select(batch)
+            if not events:
+                continue
+            pkt = _packet("metrics", orjson.dumps(events), events=len(events))
+            for eio_sid in list(members.values()):
+                self.queue(eio_sid, pkt)
+
+    def queue(self, eio_sid: str, pkt: eio_packet.Packet) -> None:
+        sock = self.server.eio.sockets.get(eio_sid)
+        if sock is None or sock.closed:
+            return
+        if sock.queue.qsize() >= self.backlog:
+            dropped = self._drop_oldest(sock.queue)
+            if dropped:
+                sock.send(gap_packet(dropped))
+        sock.send(pkt)
+        counters.EMITS.inc()
+        counters.DELIVERIES.inc(pkt.analytics_events)
+
+    def _drop_oldest(self, queue) -> int:
+        """Drop `metrics`/`gap` packets from the head until half the backlog is free; keep
+        control packets (ping, close) in order. Returns the events this client has lost."""
+        dropped, kept = 0, []
+        target = self.backlog // 2
+        while queue.qsize() > target:
+            try:
+                old = queue.get_nowait()
+            except Exception:
+                break
+            queue.task_done()
+            if old is None or not hasattr(old, "analytics_events"):
+                kept.append(old)
+                if old is None:
+                    break
+                continue
+            dropped += old.analytics_events + old.analytics_dropped
+        for old in kept:
+            queue.put(old)
+        if dropped:
+            counters.DROPPED_FOR_SLOW_CLIENTS.inc(dropped)
+        return dropped

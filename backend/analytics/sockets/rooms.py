@@ -1,0 +1,58 @@
+"""Subscriptions: a client's source/metric filter, and the Socket.IO room that carries it.
+
+Clients with the same filter share a room, so a batch is filtered and encoded once per room,
+not once per client.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from analytics.events.schema import NAME_PATTERN
+
+ALL = "all"
+MAX_FILTER_NAMES = 64
+_NAME = re.compile(NAME_PATTERN)
+
+
+class SubscriptionError(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Subscription:
+    sources: frozenset[str] = frozenset()
+    metrics: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, payload) -> "Subscription":
+        """Validate a `subscribe` payload: {"sources": [...], "metrics": [...]}; empty = all."""
+        if payload is None:
+            payload = {}
+        if not isinstance(payload, dict):
+            raise SubscriptionError("payload", "subscribe takes an object {sources: [...], metrics: [...]}")
+        parts = {}
+        for field in ("sources", "metrics"):
+            names = payload.get(field) or []
+            if not isinstance(names, list) or len(names) > MAX_FILTER_NAMES:
+                raise SubscriptionError(field, f"{field} must be a list of at most {MAX_FILTER_NAMES} names")
+            for name in names:
+                if not isinstance(name, str) or not _NAME.match(name):
+                    raise SubscriptionError(field, f"{field}: {name!r} is not a valid name")
+            parts[field] = frozenset(names)
+        return cls(**parts)
+
+    @property
+    def room(self) -> str:
+        if not self.sources and not self.metrics:
+            return ALL
+        return "f:" + ",".join(sorted(self.sources)) + "|" + ",".join(sorted(self.metrics))
+
+    def select(self, events: list[dict]) -> list[dict]:
+        if not self.sources and not self.metrics:
+            return events
+        return [e for e in events
+                if (not self.sources or e["source"] in self.sources)
+                and (not self.metrics or e["metric"] in self.metrics)]

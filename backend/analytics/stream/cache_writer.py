@@ -1,0 +1,95 @@
+"""Cache writer: one Redis transaction per batch for the recent list and the aggregates.
+
+Batches form by themselves: while one pipeline is in flight, new events pile up and go in
+the next one. A failed write is retried (Redis down mid-stream), so nothing accepted is
+lost unless the backlog passes MAX_PENDING, which is counted and logged.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+
+import redis
+
+from analytics import counters
+from analytics.cache.aggregates import Aggregates
+from analytics.cache.recent import RecentEvents
+from analytics.events.schema import encode
+
+log = logging.getLogger(__name__)
+MAX_PENDING = 500_000
+MAX_BATCH = 50_000
+
+
+class CacheWriter:
+    def __init__(self, client: redis.Redis, recent: RecentEvents, aggregates: Aggregates,
+                 wake: threading.Event, sleep: Callable[[float], None]):
+        self.client = client
+        self.recent = recent
+        self.aggregates = aggregates
+        self.wake = wake
+        self.sleep = sleep
+        self.running = True
+        self._pending: deque[dict] = deque()
+        self._lock = threading.Lock()
+        self.written = 0
+
+    def add(self, events: list[dict]) -> None:
+        with self._lock:
+            self._pending.extend(events)
+            overflow = len(self._pending) - MAX_PENDING
+            for _ in range(max(overflow, 0)):
+                self._pending.popleft()
+        if overflow > 0:
+            log.error("cache backlog over %d events: dropped the %d oldest", MAX_PENDING, overflow)
+        self.wake.set()
+
+    def _take(self) -> list[dict]:
+        with self._lock:
+            n = min(len(self._pending), MAX_BATCH)
+            return [self._pending.popleft() for _ in range(n)]
+
+    def _give_back(self, batch: list[dict]) -> None:
+        with self._lock:
+            self._pending.extendleft(reversed(batch))
+
+    def write(self, batch: list[dict]) -> None:
+        """Write one batch (oldest first) in one MULTI/EXEC: all of it counts, or none of it."""
+        pipe = self.client.pipeline(transaction=True)
+        self.recent.queue_writes(pipe, [encode(e) for e in batch[-self.recent.max_len:]])
+        self.aggregates.queue_writes(pipe, batch)
+        pipe.execute()
+        self.written += len(batch)
+        counters.EVENTS_CACHED.inc(len(batch))
+
+    def run(self) -> None:
+        backoff = 0.25
+        while self.running:
+            self.wake.wait(timeout=1.0)
+            self.wake.clear()
+            while self.running:
+                batch = self._take()
+                if not batch:
+                    break
+                try:
+                    self.write(batch)
+                    backoff = 0.25
+                except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                    self._give_back(batch)
+                    counters.CACHE_WRITE_ERRORS.inc()
+                    log.warning("cache write failed (%s); %d events kept, retrying in %.1fs",
+                                exc, len(batch), backoff)
+                    self.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                except Exception:
+                    counters.CACHE_WRITE_ERRORS.inc()
+                    log.exception("cache write of %d events failed; batch dropped", len(batch))
+
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def stop(self) -> None:
+        self.running = False
+        self.wake.set()

@@ -1,0 +1,74 @@
+"""Listener: subscribes to METRICS_CHANNEL, parses and validates each message once, fans out.
+
+Nothing that arrives on the channel can stop it; Redis going away makes it reconnect with
+backoff and resume on its own.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import redis
+
+from analytics import counters
+from analytics.events.schema import parse_message
+from analytics.logging_limits import RateLimitedLog
+
+log = logging.getLogger(__name__)
+Sink = Callable[[list[dict]], None]
+
+
+class Listener:
+    def __init__(self, client: redis.Redis, channel: str, sinks: list[Sink], sleep: Callable[[float], None]):
+        self.client = client
+        self.channel = channel
+        self.sinks = sinks
+        self.sleep = sleep
+        self.state = "starting"
+        self.running = True
+        self._bad_input_log = RateLimitedLog(log)
+
+    def handle(self, raw: bytes) -> int:
+        """Validate one message and hand its good events to every sink; returns how many."""
+        result = parse_message(raw)
+        for reason, n in result.rejected.items():
+            counters.EVENTS_REJECTED.labels("channel", reason).inc(n)
+        if result.rejected:
+            self._bad_input_log.warning("reject", "rejected %d event(s) on %s: %s",
+                                        sum(result.rejected.values()), self.channel, result.first_error)
+        if result.events:
+            counters.EVENTS_ACCEPTED.labels("channel").inc(len(result.events))
+            for sink in self.sinks:
+                sink(result.events)
+        return len(result.events)
+
+    def run(self) -> None:
+        backoff = 0.25
+        while self.running:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(self.channel)
+                if self.state != "subscribed":
+                    log.info("listening on channel %r", self.channel)
+                self.state, backoff = "subscribed", 0.25
+                while self.running:
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is not None and message["type"] == "message":
+                        self.handle(message["data"])
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                self.state = "reconnecting"
+                counters.REDIS_RECONNECTS.inc()
+                log.warning("redis unreachable (%s); listener retrying in %.1fs", exc, backoff)
+            except Exception:  # a bug must not silence the stream: log it, keep listening
+                log.exception("listener error; resubscribing")
+            finally:
+                try:
+                    pubsub.close()
+                except Exception:
+                    pass
+            if self.running:
+                self.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def stop(self) -> None:
+        self.running = False

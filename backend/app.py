@@ -1,0 +1,82 @@
+"""Backend entry point: `python backend/app.py` serves REST and Socket.IO on HOST:PORT.
+
+Settings come from the environment and backend/.env (see .env.example). A bad setting stops
+the process with one line naming it.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def _async_mode() -> str:
+    # gevent must patch the standard library before anything else imports it (logging's
+    # locks included), so the mode is read here without importing the settings machinery.
+    mode = os.environ.get("ASYNC_MODE")
+    env_file = Path(__file__).resolve().parent / ".env"
+    if not mode and env_file.exists():
+        for line in env_file.read_text().splitlines():
+            if line.strip().startswith("ASYNC_MODE="):
+                mode = line.split("=", 1)[1].strip().strip("'\"")
+    return mode or "gevent"
+
+
+if _async_mode() == "gevent":
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import logging  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+
+from analytics.settings import Settings, SettingsError  # noqa: E402
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A listening socket with TCP_NODELAY, which accepted sockets inherit on Linux: without it
+    Nagle's algorithm plus delayed ACKs hold the first small packet of a burst for ~40 ms."""
+    sock = socket.create_server((host, port), backlog=2048)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def main() -> int:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"backend: bad setting: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("geventwebsocket.handler").setLevel(logging.WARNING)  # one line per request is noise
+    from analytics.factory import create_app, socketio
+
+    app = create_app(settings)
+    try:
+        sock = listening_socket(settings.HOST, settings.PORT)
+    except OSError as exc:
+        print(f"backend: cannot listen on {settings.HOST}:{settings.PORT}: {exc.strerror}", file=sys.stderr)
+        return 2
+    host, port = sock.getsockname()[:2]
+    logging.getLogger("backend").info("serving on http://%s:%d (async mode %s)", host, port, settings.ASYNC_MODE)
+    if settings.ASYNC_MODE == "gevent":
+        from gevent import pywsgi
+        from geventwebsocket.handler import WebSocketHandler
+
+        server = pywsgi.WSGIServer(sock, app, handler_class=WebSocketHandler, log=None)
+        signal.signal(signal.SIGTERM, lambda *_: server.stop(timeout=1))
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+    else:
+        sock.close()
+        socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, log_output=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Simulated producer: `python backend/generator.py [--rate N] [--duration S] [--batch K]`.
+
+Publishes realistic business metric events to METRICS_CHANNEL at a paced rate. At high rates
+it publishes JSON arrays of K events (K chosen automatically unless --batch is given), as
+DESIGN.md asks of producers. Survives Redis going away: says so, reconnects, keeps pace.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import redis  # noqa: E402
+
+from analytics.events.schema import MAX_EVENTS_PER_MESSAGE, NAME_PATTERN, encode  # noqa: E402
+from analytics.producer.traffic import Traffic  # noqa: E402
+from analytics.settings import Settings, SettingsError  # noqa: E402
+
+log = logging.getLogger("generator")
+MAX_PUBLISHES_PER_SECOND = 500
+
+
+def parse_args(argv: list[str], settings: Settings) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=settings.GENERATOR_RATE, help="events per second")
+    parser.add_argument("--duration", type=float, default=0, help="seconds to run (0 = until stopped)")
+    parser.add_argument("--batch", type=int, default=0, help="events per publish (0 = automatic)")
+    parser.add_argument("--sources", default="web,mobile,api", help="comma-separated source names")
+    parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable traffic")
+    parser.add_argument("--cycle-seconds", type=float, default=600.0, help="length of a simulated day")
+    args = parser.parse_args(argv)
+    import re
+
+    sources = [s.strip() for s in args.sources.split(",") if s.strip()]
+    if not sources or not all(re.match(NAME_PATTERN, s) for s in sources):
+        parser.error("--sources must be names of 1-64 A-Za-z0-9_.:- separated by commas")
+    if not 0 < args.rate <= 1_000_000:
+        parser.error("--rate must be in (0, 1000000]")
+    if not 0 <= args.batch <= MAX_EVENTS_PER_MESSAGE:
+        parser.error(f"--batch must be 0..{MAX_EVENTS_PER_MESSAGE}")
+    args.sources = sources
+    return args
+
+
+def batch_size(rate: float, requested: int) -> int:
+    """Events per publish: one at a time while that stays under MAX_PUBLISHES_PER_SECOND."""
+    if requested:
+        return requested
+    return max(1, min(MAX_EVENTS_PER_MESSAGE, math.ceil(rate / MAX_PUBLISHES_PER_SECOND)))
+
+
+def run(client: redis.Redis, channel: str, traffic: Traffic, rate: float, duration: float, batch: int,
+        stop: list[bool]) -> int:
+    """Publish until `duration` passes (or forever), paced against the clock; returns events sent."""
+    interval = batch / rate
+    start = time.monotonic()
+    next_at = start
+    sent = 0
+    report_at = start + 10
+    outage_since = None
+    while not stop[0] and (duration <= 0 or time.monotonic() - start < duration):
+        delay = next_at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        n = batch
+        if duration > 0:  # the last publish carries only what the duration still allows
+            n = min(batch, max(0, math.ceil(rate * duration) - sent))
+            if n == 0:
+                break
+        events = traffic.events(n, time.time() * 1000.0)
+        try:
+            client.publish(channel, encode(events if n > 1 else events[0]))
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if outage_since is None:
+                outage_since = time.monotonic()
+                log.warning("redis unreachable (%s); retrying", exc)
+            time.sleep(0.5)
+            next_at = time.monotonic()  # keep pace from now on; do not burst to catch up
+            continue
+        if outage_since is not None:
+            log.warning("redis is back after %.1fs; publishing again", time.monotonic() - outage_since)
+            outage_since = None
+        sent += n
+        next_at += interval
+        if next_at < time.monotonic() - 1.0:  # fell more than a second behind: rate is too high
+            next_at = time.monotonic()
+        if time.monotonic() >= report_at:
+            log.info("published %d events (%.0f ev/s)", sent, sent / (time.monotonic() - start))
+            report_at += 10
+    return sent
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"generator: bad setting: {exc}", file=sys.stderr)
+        return 2
+    args = parse_args(sys.argv[1:] if argv is None else argv, settings)
+    logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
+    batch = batch_size(args.rate, args.batch)
+    traffic = Traffic(args.sources, seed=args.seed, cycle_seconds=args.cycle_seconds)
+    stop = [False]
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
+    log.info("publishing %.0f ev/s to %r in arrays of %d", args.rate, settings.METRICS_CHANNEL, batch)
+    started = time.monotonic()
+    try:
+        sent = run(client, settings.METRICS_CHANNEL, traffic, args.rate, args.duration, batch, stop)
+    except KeyboardInterrupt:
+        sent = traffic.seq
+    elapsed = time.monotonic() - started
+    print(f"generator: published {sent} events in {elapsed:.1f}s ({sent / max(elapsed, 1e-9):.0f} ev/s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Aggregates in a real Redis: bucket merges equal direct computation, windows cut exactly."""
+from __future__ import annotations
+
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analytics.cache.aggregates import MINUTE_TTL, SECOND_TTL
+from tests.helpers import event, write_events
+
+NOW = 1_800_000_000.5  # a fixed "now" (seconds) so windows are deterministic
+
+
+def direct(events, first_sec, metric=None, source=None):
+    picked = [e for e in events if e["ts"] // 1000 >= first_sec
+              and (metric is None or e["metric"] == metric) and (source is None or e["source"] == source)]
+    vals = [e["value"] for e in picked]
+    return picked, vals
+
+
+def test_window_counts_sum_min_max_exactly(runtime):
+    events = [event("orders", v, src, ts=(NOW - age) * 1000)
+              for v, src, age in [(10, "web", 1), (20, "web", 30), (5, "mobile", 59), (99, "web", 61), (7, "api", 500)]]
+    write_events(runtime, events)
+    body = runtime.aggregates.window(60, now=NOW)
+    orders = body["metrics"]["orders"]
+    assert orders["count"] == 3 and orders["sum"] == 35 and orders["min"] == 5 and orders["max"] == 20
+    assert body["sources"] == {"mobile": {"count": 1, "rate": 1 / 60}, "web": {"count": 2, "rate": 2 / 60}}
+    assert body["total"] == {"count": 3, "rate": 3 / 60}
+    assert body["window"] == 60 and body["from"] == (int(NOW) - 59) * 1000
+    assert runtime.aggregates.window(600, now=NOW)["metrics"]["orders"]["count"] == 5
+
+
+def test_filters_by_metric_and_source(runtime):
+    write_events(runtime, [event("orders", 1, "web", ts=(NOW - 2) * 1000), event("orders", 2, "api", ts=(NOW - 2) * 1000),
+                           event("signups", 1, "web", ts=(NOW - 2) * 1000)])
+    assert set(runtime.aggregates.window(60, source="web", now=NOW)["metrics"]) == {"orders", "signups"}
+    body = runtime.aggregates.window(60, metric="orders", now=NOW)
+    assert set(body["metrics"]) == {"orders"} and set(body["sources"]) == {"web", "api"}
+    assert runtime.aggregates.window(60, metric="nothing", now=NOW)["total"]["count"] == 0
+
+
+def test_empty_window_has_no_metrics(runtime):
+    body = runtime.aggregates.window(3600, now=NOW)
+    assert body["metrics"] == {} and body["total"] == {"count": 0, "rate": 0.0}
+
+
+def test_buckets_expire(runtime):
+    write_events(runtime, [event(ts=NOW * 1000)])
+    keys = runtime.redis.keys(runtime.aggregates.prefix + ":*")
+    ttls = sorted(runtime.redis.ttl(k) for k in keys)
+    assert len(keys) == 2 and 0 < ttls[0] <= SECOND_TTL and SECOND_TTL < ttls[1] <= MINUTE_TTL
+
+
+def test_window_reads_minutes_and_edge_seconds():
+    from analytics.cache.aggregates import Aggregates
+
+    class NoRedis:
+        def register_script(self, _):
+            return None
+
+    agg = Aggregates(NoRedis(), "p")
+    keys, first = agg.window_keys(first=100, last=250, now_sec=300)
+    assert keys[:20] == [f"p:s:{s}" for s in range(100, 120)]
+    assert keys[20:22] == ["p:m:2", "p:m:3"] and keys[22:] == [f"p:s:{s}" for s in range(240, 251)]
+    assert first == 100
+    # an edge older than the second buckets' lifetime is rounded down to its minute
+    keys, first = agg.window_keys(first=100, last=86_400 + 100, now_sec=86_400 + 100)
+    assert first == 60 and keys[0] == "p:m:1"
+
+
+batches = st.lists(st.tuples(st.sampled_from(["orders", "latency_ms"]), st.sampled_from(["web", "api"]),
+                             st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: round(v, 3)),
+                             st.integers(0, 400)), min_size=1, max_size=60)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(batches, min_size=1, max_size=4), st.sampled_from([1, 10, 60, 300]))
+def test_bucket_merge_equals_direct_computation(runtime, parts, window):
+    runtime.redis.flushdb()
+    all_events = []
+    for part in parts:
+        evs = [event(m, v, s, ts=(NOW - age) * 1000) for m, s, v, age in part]
+        write_events(runtime, evs)
+        all_events += evs
+    body = runtime.aggregates.window(window, now=NOW)
+    first = int(NOW) - window + 1
+    for metric in ("orders", "latency_ms"):
+        picked, vals = direct(all_events, first, metric=metric)
+        if not vals:
+            assert metric not in body["metrics"]
+            continue
+        got = body["metrics"][metric]
+        assert got["count"] == len(vals)
+        assert math.isclose(got["sum"], sum(vals), rel_tol=1e-9, abs_tol=1e-6)
+        assert got["min"] == min(vals) and got["max"] == max(vals)
+        exact_p99 = sorted(vals)[math.floor(0.99 * (len(vals) - 1))]
+        assert abs(got["p99"] - exact_p99) <= 0.01 * abs(exact_p99) + 1e-9

@@ -1,0 +1,129 @@
+"""REST API against a real Redis: shapes, filters, limits, and JSON errors only."""
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from analytics.factory import create_app
+from tests.helpers import event, free_port, write_events
+
+
+def test_health_reports_redis_up(client):
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    assert response.json["status"] == "ok" and response.json["redis"] == "up"
+
+
+def test_health_is_503_degraded_when_redis_is_unreachable(settings):
+    from dataclasses import replace
+
+    app = create_app(replace(settings, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"), start_stream=False)
+    response = app.test_client().get("/api/health")
+    assert response.status_code == 503
+    assert response.json["status"] == "degraded" and response.json["redis"] == "down"
+    recent = app.test_client().get("/api/metrics/recent")
+    assert recent.status_code == 503 and recent.json["error"]["code"] == "redis_unavailable"
+
+
+def test_recent_returns_newest_first(client, runtime):
+    write_events(runtime, [event(value=i, id=f"e{i}") for i in range(5)])
+    body = client.get("/api/metrics/recent?limit=3").json
+    assert body["count"] == 3 and [e["id"] for e in body["events"]] == ["e4", "e3", "e2"]
+    assert set(body["events"][0]) == {"id", "ts", "source", "metric", "value", "tags"}
+
+
+def test_recent_keeps_only_recent_max_events(client, runtime, settings):
+    write_events(runtime, [event(id=f"e{i}") for i in range(settings.RECENT_MAX + 30)])
+    body = client.get(f"/api/metrics/recent?limit={settings.RECENT_MAX}").json
+    assert body["count"] == settings.RECENT_MAX and body["events"][0]["id"] == f"e{settings.RECENT_MAX + 29}"
+    assert runtime.redis.llen(settings.RECENT_KEY) == settings.RECENT_MAX
+
+
+def test_recent_filters_by_metric_and_source(client, runtime):
+    write_events(runtime, [event("orders", source="web", id="a"), event("signups", source="web", id="b"),
+                           event("orders", source="api", id="c")])
+    assert [e["id"] for e in client.get("/api/metrics/recent?metric=orders").json["events"]] == ["c", "a"]
+    assert [e["id"] for e in client.get("/api/metrics/recent?metric=orders&source=web").json["events"]] == ["a"]
+    assert client.get("/api/metrics/recent?source=nobody").json == {"count": 0, "events": []}
+
+
+@pytest.mark.parametrize("query, field", [
+    ("limit=0", "limit"), ("limit=51", "limit"), ("limit=abc", "limit"), ("limit=1.5", "limit"),
+    ("metric=bad%20name", "metric"), ("source=" + "s" * 65, "source"),
+])
+def test_recent_rejects_bad_parameters(client, query, field):
+    response = client.get(f"/api/metrics/recent?{query}")
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "invalid_parameter" and response.json["error"]["field"] == field
+
+
+def test_aggregate_has_the_contract_shape(client, runtime):
+    write_events(runtime, [event("orders", 10.0), event("orders", 30.0, source="api")])
+    body = client.get("/api/metrics/aggregate?window=60").json
+    assert set(body) == {"window", "from", "to", "total", "metrics", "sources"}
+    assert body["window"] == 60 and body["to"] - body["from"] >= 59_000
+    assert set(body["metrics"]["orders"]) == {"count", "sum", "avg", "min", "max", "rate", "p50", "p95", "p99"}
+    assert body["metrics"]["orders"]["avg"] == 20.0 and body["total"]["count"] == 2
+
+
+@pytest.mark.parametrize("query", ["window=0", "window=86401", "window=x", "window=-1", "metric=a|b"])
+def test_aggregate_rejects_bad_parameters(client, query):
+    response = client.get(f"/api/metrics/aggregate?{query}")
+    assert response.status_code == 400 and response.is_json
+
+
+def test_unknown_route_and_wrong_method_are_json(client):
+    assert client.get("/api/nope").json["error"]["code"] == "not_found"
+    response = client.delete("/api/metrics/recent")
+    assert response.status_code == 405 and response.json["error"]["code"] == "method_not_allowed"
+    assert "GET" in response.headers["Allow"]
+
+
+def test_post_events_publishes_valid_events_and_counts_bad_ones(client, runtime, settings):
+    pubsub = runtime.redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(settings.METRICS_CHANNEL)
+    body = [{"metric": "signups", "value": 1, "source": "app"}, {"metric": "signups", "value": "x"}]
+    response = client.post("/api/events", json=body)
+    assert response.status_code == 202
+    assert response.json["accepted"] == 1 and response.json["rejected"] == {"bad_value": 1}
+    message = None
+    for _ in range(20):  # the first reads may consume the subscribe confirmation
+        message = message or pubsub.get_message(timeout=0.1)
+    [published] = orjson.loads(message["data"])
+    assert published["id"] == response.json["ids"][0] and published["source"] == "app"
+
+
+def test_post_events_rejects_an_all_bad_body(client):
+    response = client.post("/api/events", data=b"{nope", content_type="application/json")
+    assert response.status_code == 400 and response.json["error"]["code"] == "invalid_json"
+
+
+def test_post_events_requires_json(client):
+    response = client.post("/api/events", data=b"metric=x", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415 and response.is_json
+
+
+def test_post_events_rejects_bodies_over_the_limit(client):
+    response = client.post("/api/events", data=b"[" + b" " * (1 << 20) + b"]", content_type="application/json")
+    assert response.status_code == 413 and response.json["error"]["code"] == "request_entity_too_large"
+
+
+def test_rate_limit_answers_429_in_json(settings):
+    from dataclasses import replace
+
+    client = create_app(replace(settings, RATE_LIMIT="3 per minute"), start_stream=False).test_client()
+    codes = [client.get("/api/metrics/recent").status_code for _ in range(5)]
+    assert codes[:3] == [200, 200, 200] and codes[3] == 429
+    assert client.get("/api/metrics/recent").json["error"]["code"] == "too_many_requests"
+    assert client.get("/api/health").status_code == 200  # probes are never limited
+
+
+def test_openapi_document_describes_the_api(client):
+    spec = client.get("/api/openapi.json").json
+    assert spec["openapi"].startswith("3.1")
+    assert {"/api/health", "/api/metrics/recent", "/api/metrics/aggregate", "/api/events"} <= set(spec["paths"])
+
+
+def test_prometheus_metrics_are_exposed(client):
+    response = client.get("/metrics")
+    assert response.status_code == 200 and b"analytics_events_accepted_total" in response.data

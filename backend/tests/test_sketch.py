@@ -1,0 +1,42 @@
+"""The quantile sketch: the 1% relative error bound, and that merging equals sketching at once."""
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analytics.cache.sketch import RELATIVE_ACCURACY, bucket_key, bucket_value, quantiles
+
+values = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False).filter(lambda v: v == 0 or abs(v) >= 1e-9)
+
+
+def sketch(vals) -> Counter:
+    return Counter(bucket_key(v) for v in vals)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(values, min_size=1, max_size=400), st.sampled_from([0.0, 0.25, 0.5, 0.9, 0.95, 0.99, 1.0]))
+def test_quantile_is_within_one_percent_of_the_exact_value(vals, q):
+    exact = sorted(vals)[math.floor(q * (len(vals) - 1))]
+    [estimate] = quantiles(sketch(vals), [q])
+    assert abs(estimate - exact) <= RELATIVE_ACCURACY * abs(exact) + 1e-12
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(values, max_size=50), min_size=1, max_size=8))
+def test_merged_sketches_equal_one_sketch_of_all_values(parts):
+    merged = Counter()
+    for part in parts:
+        merged.update(sketch(part))
+    assert merged == sketch([v for part in parts for v in part])
+
+
+@given(values)
+def test_bucket_representative_is_within_the_bound(v):
+    assert abs(bucket_value(bucket_key(v)) - v) <= RELATIVE_ACCURACY * abs(v) + 1e-12
+
+
+def test_empty_sketch_has_no_quantiles():
+    assert quantiles({}, [0.5, 0.99]) == [None, None]

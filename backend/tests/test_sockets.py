@@ -1,0 +1,99 @@
+"""Socket.IO handlers (Flask-SocketIO test client), the batcher and the per-client backlog."""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import orjson
+
+from analytics.factory import socketio
+from analytics.sockets.fanout import Fanout, _packet
+from analytics.sockets.rooms import Subscription
+from analytics.stream.batcher import Batcher
+
+
+def test_clients_start_in_the_all_room_and_subscribe_narrows(app):
+    client = socketio.test_client(app)
+    assert client.is_connected()
+    rooms = socketio.server.manager.rooms["/"]
+    assert client.eio_sid in rooms["all"].values()
+    ack = client.emit("subscribe", {"sources": ["web"], "metrics": ["orders", "errors"]}, callback=True)
+    assert ack == {"ok": True, "room": "f:web|errors,orders", "sources": ["web"], "metrics": ["errors", "orders"]}
+    assert client.eio_sid not in rooms.get("all", {}).values()
+    assert client.emit("subscribe", {}, callback=True)["room"] == "all"
+    client.disconnect()
+
+
+def test_bad_subscribe_is_refused_in_the_ack(app):
+    client = socketio.test_client(app)
+    for payload in (["web"], {"sources": "web"}, {"metrics": ["bad name"]}, {"sources": [1]},
+                    {"sources": ["s"] * 65}):
+        ack = client.emit("subscribe", payload, callback=True)
+        assert ack["ok"] is False and ack["error"]["code"] == "bad_subscription"
+    client.disconnect()
+
+
+def test_subscription_selects_matching_events():
+    events = [{"source": s, "metric": m} for s in ("web", "api") for m in ("orders", "errors")]
+    assert Subscription().select(events) is events
+    assert Subscription(frozenset({"web"}), frozenset({"errors"})).select(events) == [{"source": "web", "metric": "errors"}]
+
+
+def run_batcher(batch_ms: int, clients: int):
+    delivered: list[list[dict]] = []
+    done = threading.Event()
+    batcher = Batcher(lambda b: (delivered.append(b), done.set()), batch_ms, threading.Event(), time.sleep,
+                      clients=lambda: clients, send_budget=1000)
+    threading.Thread(target=batcher.run, daemon=True).start()
+    return batcher, delivered, done
+
+
+def test_batcher_sends_a_quiet_event_at_once_and_coalesces_a_burst():
+    batcher, delivered, done = run_batcher(batch_ms=1000, clients=10_000)  # gap = BATCH_MS = 1 s
+    batcher.add([{"n": 0}])
+    assert done.wait(5)
+    done.clear()
+    for i in range(1, 11):  # within the gap: all ten go out together
+        batcher.add([{"n": i}])
+    assert done.wait(5)
+    batcher.stop()
+    assert delivered == [[{"n": 0}], [{"n": i} for i in range(1, 11)]]
+
+
+def test_batcher_gap_follows_the_send_budget():
+    assert run_batcher(batch_ms=20, clients=10)[0].gap() == 10 / 1000
+    assert run_batcher(batch_ms=20, clients=100)[0].gap() == 0.02  # capped at BATCH_MS
+
+
+class StalledSocket:
+    """Stands in for an engineio Socket whose client stopped reading: its queue only grows."""
+
+    closed = False
+
+    def __init__(self):
+        self.queue = queue.Queue()
+
+    def send(self, pkt):
+        self.queue.put(pkt)
+
+
+class Server:
+    def __init__(self, sockets):
+        self.eio = type("Eio", (), {"sockets": sockets})()
+
+
+def test_stalled_client_backlog_is_bounded_and_drops_are_reported_as_a_gap():
+    sock = StalledSocket()
+    fanout = Fanout(Server({"sid": sock}), backlog=8)
+    ping = object()
+    sock.queue.put(ping)  # a control packet in the queue must survive the trim
+    for i in range(100):
+        fanout.queue("sid", _packet("metrics", orjson.dumps([{"n": i}] * 3), events=3))
+    packets = list(sock.queue.queue)
+    assert len(packets) <= 8 + 1
+    assert ping in packets
+    gaps = [p for p in packets if getattr(p, "analytics_dropped", 0)]
+    kept_events = sum(getattr(p, "analytics_events", 0) for p in packets)
+    assert gaps and sum(g.analytics_dropped for g in gaps) + kept_events == 300  # kept or reported, never silent
+    assert packets[-1].data.endswith('[{"n":99},{"n":99},{"n":99}]]')
