@@ -79,7 +79,7 @@ class Settings:
     RECENT_MAX: int = 1000
     HOST: str = "127.0.0.1"
     PORT: int = 5000
-    CORS_ORIGINS: list[str] = field(default_factory=lambda: ["http://localhost:3000"])
+    CORS_ORIGINS: list[str] = field(default_factory=lambda: ["http://localhost:3000", "http://127.0.0.1:3000"])
     BATCH_MS: int = 20
     GENERATOR_RATE: float = 50.0
     LOG_LEVEL: str = "INFO"
@@ -91,7 +91,7 @@ class Settings:
     INGEST_MAX_BYTES: int = 1 << 20
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, env_file: Path | None = ENV_FILE) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None, env_file: Path | None = ENV_FILE) -> Settings:
         """Read settings from `env` (default: os.environ, after loading backend/.env if present)."""
         if env is None:
             if env_file is not None and env_file.exists():

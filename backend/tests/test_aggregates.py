@@ -50,7 +50,7 @@ def test_buckets_expire(runtime):
     write_events(runtime, [event(ts=NOW * 1000)])
     keys = runtime.redis.keys(runtime.aggregates.prefix + ":*")
     ttls = sorted(runtime.redis.ttl(k) for k in keys)
-    assert len(keys) == 2 and 0 < ttls[0] <= SECOND_TTL and SECOND_TTL < ttls[1] <= MINUTE_TTL
+    assert len(keys) == 2 and 0 < ttls[0] <= SECOND_TTL < ttls[1] <= MINUTE_TTL
 
 
 def test_window_reads_minutes_and_edge_seconds():

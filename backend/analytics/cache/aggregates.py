@@ -60,13 +60,11 @@ class Stats:
     def add(self, value: float) -> None:
         self.count += 1
         self.total += value
-        if value < self.low:
-            self.low = value
-        if value > self.high:
-            self.high = value
+        self.low = min(self.low, value)
+        self.high = max(self.high, value)
         self.sketch[bucket_key(value)] += 1
 
-    def merge(self, other: "Stats") -> None:
+    def merge(self, other: Stats) -> None:
         self.count += other.count
         self.total += other.total
         self.low = min(self.low, other.low)
@@ -76,7 +74,10 @@ class Stats:
 
     def summary(self, seconds: int) -> dict:
         p50, p95, p99 = quantiles(self.sketch, QUANTILES)
-        clamp = (lambda v: v if v is None else min(max(v, self.low), self.high))
+
+        def clamp(v: float | None) -> float | None:  # a sketch estimate never leaves [min, max]
+            return v if v is None else min(max(v, self.low), self.high)
+
         return {
             "count": self.count,
             "sum": self.total,

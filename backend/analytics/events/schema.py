@@ -11,12 +11,12 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
 import orjson
 import pydantic_core
 from pydantic import ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 MAX_MESSAGE_BYTES = 1 << 20
 MAX_EVENTS_PER_MESSAGE = 1000

@@ -27,7 +27,7 @@ class Subscription:
     metrics: frozenset[str] = frozenset()
 
     @classmethod
-    def parse(cls, payload) -> "Subscription":
+    def parse(cls, payload) -> Subscription:
         """Validate a `subscribe` payload: {"sources": [...], "metrics": [...]}; empty = all."""
         if payload is None:
             payload = {}

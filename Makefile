@@ -1,0 +1,56 @@
+# The two commands: `make run` (the whole stack) and `make test` (every suite). Both install
+# what is missing first: Debian packages, the Python venv in .venv/, frontend/node_modules.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ENSURE := scripts/ensure-system-packages.sh
+
+.PHONY: install install-run run test test-backend test-frontend e2e lint bench bench-quick clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV) || { echo "error: python3 -m venv failed; install python3-venv"; exit 1; }
+
+$(VENV)/.runtime: backend/requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q --disable-pip-version-check -r backend/requirements.txt
+	touch $@
+
+$(VENV)/.dev: backend/requirements.txt backend/requirements-dev.txt $(VENV)/.runtime
+	$(PY) -m pip install -q --disable-pip-version-check -r backend/requirements-dev.txt
+	touch $@
+
+frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+backend/.env:
+	cp backend/.env.example backend/.env
+
+install-run: $(VENV)/.runtime frontend/node_modules/.installed
+	@$(ENSURE) redis-server:redis-server curl:curl
+
+install: install-run $(VENV)/.dev
+	@$(ENSURE) chromium:chromium docker-compose:docker-compose
+
+run: install-run backend/.env
+	@scripts/run-stack.sh
+
+test: install lint test-backend test-frontend e2e
+
+lint: install
+	$(VENV)/bin/ruff check backend
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
+	$(VENV)/bin/hadolint backend/Dockerfile frontend/Dockerfile
+	docker-compose -f docker-compose.yml config -q
+
+test-backend: install
+	cd backend && ../$(PY) -m pytest
+
+test-frontend: install
+	cd frontend && npm test
+
+e2e: install
+	cd frontend && npm run e2e
+
+clean:
+	rm -rf .run frontend/dist

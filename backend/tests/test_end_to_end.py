@@ -1,0 +1,152 @@
+"""End to end with real processes: redis-server, the backend (gevent), the generator, and
+Socket.IO clients over WebSocket. Checks what clients, /recent and /aggregate saw against what
+was published."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+
+import pytest
+import socketio
+import websocket
+
+from tests.processes import BACKEND, backend, clean_env, generator, published, redis_server
+
+pytestmark = pytest.mark.e2e
+
+
+class Collector:
+    """A python-socketio client over WebSocket that records every event it receives."""
+
+    def __init__(self, url: str, subscribe: dict | None = None):
+        self.events: list[dict] = []
+        self.gaps: list[int] = []
+        self.lock = threading.Lock()
+        self.client = socketio.Client(reconnection=False)
+        self.client.on("metrics", self._on_metrics)
+        self.client.on("gap", lambda data: self.gaps.append(data["dropped"]))
+        self.client.connect(url, transports=["websocket"], wait_timeout=10)
+        if subscribe is not None:
+            assert self.client.call("subscribe", subscribe, timeout=10)["ok"]
+
+    def _on_metrics(self, events):
+        with self.lock:
+            self.events.extend(events)
+
+    def wait_for(self, n: int, timeout: float = 20.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while len(self.events) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.events
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def test_published_events_reach_clients_recent_and_aggregate():
+    with redis_server() as (redis_url, _, _), backend(redis_url) as base:
+        everything = [Collector(base), Collector(base)]
+        web_only = Collector(base, subscribe={"sources": ["web"]})
+        n = published(generator(redis_url, "--rate", "400", "--duration", "3", "--seed", "7"))
+        assert n == 1200
+        for client in everything:
+            events = client.wait_for(n)
+            assert len(events) == n and len({e["id"] for e in events}) == n  # each exactly once
+        events = everything[0].events
+        assert [e["id"] for e in everything[1].events] == [e["id"] for e in events]  # same order
+        web = [e["id"] for e in events if e["source"] == "web"]
+        assert [e["id"] for e in web_only.wait_for(len(web))] == web
+
+        recent = get_json(f"{base}/api/metrics/recent?limit=1000")
+        assert [e["id"] for e in recent["events"]] == [e["id"] for e in reversed(events[-1000:])]
+
+        aggregate = get_json(f"{base}/api/metrics/aggregate?window=300")
+        assert aggregate["total"]["count"] == n
+        for metric, count in Counter(e["metric"] for e in events).items():
+            stats = aggregate["metrics"][metric]
+            values = [e["value"] for e in events if e["metric"] == metric]
+            assert stats["count"] == count
+            assert stats["min"] == min(values) and stats["max"] == max(values)
+            assert abs(stats["sum"] - sum(values)) <= 1e-6 * max(1.0, abs(sum(values)))
+        for client in everything + [web_only]:
+            client.client.disconnect()
+
+
+def test_a_stalled_client_gets_a_gap_and_never_holds_back_the_others():
+    with redis_server() as (redis_url, _, _), backend(redis_url, CLIENT_BACKLOG=16) as base:
+        healthy = Collector(base)
+        stalled = websocket.create_connection(
+            base.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket", origin=base,
+            sockopt=[(__import__("socket").SOL_SOCKET, __import__("socket").SO_RCVBUF, 4096)])
+        stalled.recv()  # the Engine.IO open packet
+        stalled.send("40")  # join namespace "/", then stop reading
+        time.sleep(0.3)
+        n = published(generator(redis_url, "--rate", "20000", "--duration", "4", "--seed", "3"))
+        assert len(healthy.wait_for(n, timeout=30)) == n
+        stalled.settimeout(10)
+        frames = []
+        while not any('"gap"' in f for f in frames):
+            frames.append(stalled.recv())
+        dropped = json.loads(next(f for f in frames if "\"gap\"" in f)[2:])[1]["dropped"]  # "42" + [event, data]
+        assert dropped > 0
+        health = get_json(f"{base}/api/health")
+        assert health["status"] == "ok"
+        healthy.client.disconnect()
+        stalled.close()
+
+
+def test_listener_survives_redis_restart_and_resumes():
+    with redis_server() as (redis_url, port, proc), backend(redis_url) as base:
+        client = Collector(base)
+        generator(redis_url, "--rate", "50", "--duration", "1")
+        assert len(client.wait_for(50)) == 50
+        proc.terminate()
+        proc.wait(10)
+        time.sleep(1.0)
+        with pytest.raises(urllib.error.HTTPError) as down:
+            get_json(f"{base}/api/health")
+        assert down.value.code == 503
+        with redis_server(port) as (_, _, _):
+            deadline = time.monotonic() + 20
+            while get_json_status(f"{base}/api/health") != 200 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(1.5)  # the listener resubscribes with backoff
+            generator(redis_url, "--rate", "50", "--duration", "1")
+            assert len(client.wait_for(100)) == 100
+            assert get_json(f"{base}/api/metrics/aggregate?window=60")["total"]["count"] == 50
+        client.client.disconnect()
+
+
+def get_json_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def test_bad_setting_stops_the_backend_with_one_line():
+    proc = subprocess.run([sys.executable, str(BACKEND / "app.py")], env=clean_env(PORT="http"), check=False,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "backend: bad setting: PORT='http' is not a whole number"
+    assert "Traceback" not in proc.stderr
+
+
+def test_generator_output_passes_the_event_schema():
+    from analytics.events.schema import encode, parse_message
+    from analytics.producer.traffic import Traffic
+
+    events = Traffic(["web", "mobile", "api"], seed=1).events(1000, time.time() * 1000)
+    result = parse_message(encode(events))
+    assert result.rejected == {} and result.events == events
+    assert {e["metric"] for e in events} == {"page_views", "orders", "signups", "errors", "latency_ms", "active_users"}

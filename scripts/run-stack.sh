@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# `make run`: a private redis-server (unless REDIS_URL answers), the backend, the generator and
+# the dashboard at http://localhost:3000. Ctrl-C stops every process this script started.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+py="$root/.venv/bin/python"
+mkdir -p .run
+pids=()
+
+stop_all() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  echo "stopped."
+}
+trap stop_all INT TERM EXIT
+
+start() {  # start "name" command...: in its own process group, output to .run/name.log and the terminal
+  local name=$1; shift
+  setsid "$@" > >(sed -u "s/^/[$name] /") 2>&1 &
+  pids+=("$!")
+}
+
+# Settings as the backend reads them (environment first, then backend/.env); a bad one stops here.
+read -r redis_url port < <(cd backend && "$py" -c 'from analytics.settings import Settings
+s = Settings.from_env(); print(s.REDIS_URL, s.PORT)') || exit 2
+
+if ! "$py" -c "import redis, sys; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()" "$redis_url" 2>/dev/null; then
+  command -v redis-server >/dev/null || { echo "error: redis-server is not installed (make install)"; exit 1; }
+  redis_port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  mkdir -p .run/redis
+  start redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$root/.run/redis" --save 60 1000 --appendonly no
+  redis_url="redis://127.0.0.1:$redis_port/0"
+  echo "private redis-server on $redis_url (data in .run/redis)"
+fi
+export REDIS_URL="$redis_url"
+
+start backend "$py" backend/app.py
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$port/api/health" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -fs "http://127.0.0.1:$port/api/health" >/dev/null || { echo "error: the backend did not become healthy"; exit 1; }
+start generator "$py" backend/generator.py
+BACKEND_URL="http://127.0.0.1:$port" PORT=3000 start frontend bash -c 'cd frontend && exec npm run dev -- --strictPort' 
+
+cat <<MSG
+
+  dashboard   http://localhost:3000
+  API         http://127.0.0.1:$port/api/health   /api/metrics/recent   /api/metrics/aggregate?window=60
+  Redis       $redis_url
+  Ctrl-C stops everything started here.
+
+MSG
+wait -n "${pids[@]}" || true
+echo "a process exited; stopping the rest."
