@@ -64,7 +64,7 @@ def spec(recent_max: int) -> dict:
                 "summary": "Publish one event or an array of up to 1000 events",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
                     {"$ref": "#/components/schemas/EventIn"},
-                    {"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/EventIn"}}]}}}},
+                    {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/EventIn"}}]}}}},
                 "responses": {"202": _json({"type": "object", "required": ["accepted", "rejected", "ids"]}, "Accepted"),
                               **_errors(400, 413, 415, 429, 503)}}},
         },
