@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from analytics.api import errors, events, health, metrics, openapi
 from analytics.cache.aggregates import Aggregates
 from analytics.cache.recent import RecentEvents
+from analytics.cache.writer_lease import WriterLease
 from analytics.settings import Settings
 from analytics.sockets.fanout import Fanout, gap_packet
 from analytics.sockets.handlers import MetricsNamespace
@@ -86,8 +87,9 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
 def start_stream_tasks(runtime: Runtime) -> None:
     """Start the listener, the cache writer and the batcher as Socket.IO background tasks."""
     eio = socketio.server.eio
+    lease = WriterLease(runtime.redis, f"{runtime.settings.AGG_PREFIX}:writer")
     runtime.cache_writer = CacheWriter(runtime.redis, runtime.recent, runtime.aggregates,
-                                       eio.create_event(), socketio.sleep)
+                                       eio.create_event(), socketio.sleep, lease)
 
     def overflow(n: int) -> None:
         log.error("batcher backlog overflow: %d events dropped for every client", n)

@@ -150,3 +150,17 @@ def test_generator_output_passes_the_event_schema():
     result = parse_message(encode(events))
     assert result.rejected == {} and result.events == events
     assert {e["metric"] for e in events} == {"page_views", "orders", "signups", "errors", "latency_ms", "active_users"}
+
+
+def test_two_replicas_push_to_their_clients_and_count_each_event_once():
+    with redis_server() as (redis_url, _, _), backend(redis_url) as first, backend(redis_url) as second:
+        clients = [Collector(first), Collector(second)]
+        n = published(generator(redis_url, "--rate", "300", "--duration", "2", "--seed", "5"))
+        for client in clients:
+            assert len(client.wait_for(n)) == n
+        for base in (first, second):  # both replicas answer the same from Redis
+            assert get_json(f"{base}/api/metrics/aggregate?window=120")["total"]["count"] == n
+        writers = [get_json(f"{base}/api/health")["events"]["cache_writer"] for base in (first, second)]
+        assert sorted(writers) == [False, True]
+        for client in clients:
+            client.client.disconnect()

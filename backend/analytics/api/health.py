@@ -30,6 +30,8 @@ def health():
             "accepted": int(counters.EVENTS_ACCEPTED.labels("channel")._value.get()),
             "rejected": counters.rejected_by_reason("channel"),
             "cache_pending": runtime.cache_writer.pending() if runtime.cache_writer else 0,
+            "cache_writer": bool(runtime.cache_writer and runtime.cache_writer.lease
+                                 and runtime.cache_writer.lease.last_known),
         },
     }
     return jsonify(body), 200 if redis_state == "up" else 503

@@ -16,6 +16,7 @@ import redis
 from analytics import counters
 from analytics.cache.aggregates import Aggregates
 from analytics.cache.recent import RecentEvents
+from analytics.cache.writer_lease import WriterLease
 from analytics.events.schema import encode
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,9 @@ MAX_BATCH = 50_000
 
 class CacheWriter:
     def __init__(self, client: redis.Redis, recent: RecentEvents, aggregates: Aggregates,
-                 wake: threading.Event, sleep: Callable[[float], None]):
+                 wake: threading.Event, sleep: Callable[[float], None], lease: WriterLease | None = None):
         self.client = client
+        self.lease = lease
         self.recent = recent
         self.aggregates = aggregates
         self.wake = wake
@@ -35,6 +37,7 @@ class CacheWriter:
         self._pending: deque[dict] = deque()
         self._lock = threading.Lock()
         self.written = 0
+        self.skipped = 0
 
     def add(self, events: list[dict]) -> None:
         with self._lock:
@@ -57,6 +60,9 @@ class CacheWriter:
 
     def write(self, batch: list[dict]) -> None:
         """Write one batch (oldest first) in one MULTI/EXEC: all of it counts, or none of it."""
+        if self.lease is not None and not self.lease.held():
+            self.skipped += len(batch)  # another replica holds the lease and writes these
+            return
         pipe = self.client.pipeline(transaction=True)
         self.recent.queue_writes(pipe, [encode(e) for e in batch[-self.recent.max_len:]])
         self.aggregates.queue_writes(pipe, batch)
