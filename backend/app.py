@@ -30,18 +30,8 @@ if _async_mode() == "gevent":
     monkey.patch_all()
 
 import logging  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
 
 from analytics.settings import Settings, SettingsError  # noqa: E402
-
-
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A listening socket with TCP_NODELAY, which accepted sockets inherit on Linux: without it
-    Nagle's algorithm plus delayed ACKs hold the first small packet of a burst for ~40 ms."""
-    sock = socket.create_server((host, port), backlog=2048)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
 
 
 def main() -> int:
@@ -53,28 +43,14 @@ def main() -> int:
     logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("geventwebsocket.handler").setLevel(logging.WARNING)  # one line per request is noise
     from analytics.factory import create_app, socketio
+    from analytics.server import listening_socket, serve
 
-    app = create_app(settings)
     try:
         sock = listening_socket(settings.HOST, settings.PORT)
     except OSError as exc:
         print(f"backend: cannot listen on {settings.HOST}:{settings.PORT}: {exc.strerror}", file=sys.stderr)
         return 2
-    host, port = sock.getsockname()[:2]
-    logging.getLogger("backend").info("serving on http://%s:%d (async mode %s)", host, port, settings.ASYNC_MODE)
-    if settings.ASYNC_MODE == "gevent":
-        from gevent import pywsgi
-        from geventwebsocket.handler import WebSocketHandler
-
-        server = pywsgi.WSGIServer(sock, app, handler_class=WebSocketHandler, log=None)
-        signal.signal(signal.SIGTERM, lambda *_: server.stop(timeout=1))
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-    else:
-        sock.close()
-        socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, log_output=False)
+    serve(create_app(settings), socketio, sock, settings.ASYNC_MODE)
     return 0
 
 

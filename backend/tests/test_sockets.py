@@ -97,3 +97,14 @@ def test_stalled_client_backlog_is_bounded_and_drops_are_reported_as_a_gap():
     kept_events = sum(getattr(p, "analytics_events", 0) for p in packets)
     assert gaps and sum(g.analytics_dropped for g in gaps) + kept_events == 300  # kept or reported, never silent
     assert packets[-1].data.endswith('[{"n":99},{"n":99},{"n":99}]]')
+
+
+def test_accepted_connections_have_tcp_nodelay():
+    import socket
+
+    from analytics.server import listening_socket
+
+    with listening_socket("127.0.0.1", 0) as server, socket.create_connection(server.getsockname()):
+        accepted, _ = server.accept()
+        with accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
