@@ -46,6 +46,16 @@ def test_empty_window_has_no_metrics(runtime):
     assert body["metrics"] == {} and body["total"] == {"count": 0, "rate": 0.0}
 
 
+def test_a_cached_bucket_is_read_again_once_it_changes(runtime):
+    write_events(runtime, [event("orders", 1.0, ts=(NOW - 120) * 1000)])
+    assert runtime.aggregates.window(300, now=NOW)["metrics"]["orders"]["count"] == 1
+    write_events(runtime, [event("orders", 5.0, ts=(NOW - 120) * 1000)])  # a late event, same bucket
+    assert runtime.aggregates.window(300, now=NOW)["metrics"]["orders"]["count"] == 2
+    runtime.redis.flushdb()  # Redis lost its data: the same keys written anew must not look cached
+    write_events(runtime, [event("orders", 7.0, ts=(NOW - 120) * 1000)])
+    assert runtime.aggregates.window(300, now=NOW)["metrics"]["orders"]["sum"] == 7.0
+
+
 def test_buckets_expire(runtime):
     write_events(runtime, [event(ts=NOW * 1000)])
     keys = runtime.redis.keys(runtime.aggregates.prefix + ":*")
@@ -65,6 +75,9 @@ def test_window_reads_minutes_and_edge_seconds():
     assert keys[:20] == [f"p:s:{s}" for s in range(100, 120)]
     assert keys[20:22] == ["p:m:2", "p:m:3"] and keys[22:] == [f"p:s:{s}" for s in range(240, 251)]
     assert first == 100
+    # the minute holding "now" is read whole: nothing in it is newer than now
+    keys, _ = agg.window_keys(first=240, last=305, now_sec=305)
+    assert keys == ["p:m:4", "p:m:5"]
     # an edge older than the second buckets' lifetime is rounded down to its minute
     keys, first = agg.window_keys(first=100, last=86_400 + 100, now_sec=86_400 + 100)
     assert first == 60 and keys[0] == "p:m:1"

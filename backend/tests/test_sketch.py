@@ -40,3 +40,13 @@ def test_bucket_representative_is_within_the_bound(v):
 
 def test_empty_sketch_has_no_quantiles():
     assert quantiles({}, [0.5, 0.99]) == [None, None]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(values, max_size=60), min_size=1, max_size=6),
+       st.sampled_from([0.0, 0.5, 0.95, 0.99, 1.0]))
+def test_dense_merge_gives_the_same_quantiles_as_the_bucket_counts(parts, q):
+    from analytics.cache.sketch import DenseSketch
+
+    dense = DenseSketch.merge([DenseSketch.from_buckets(sketch(part)) for part in parts])
+    assert dense.quantiles([q]) == quantiles(sketch([v for part in parts for v in part]), [q])

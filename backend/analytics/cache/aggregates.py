@@ -6,15 +6,22 @@ with stat c (count), s (sum), lo (min), hi (max) and the sketch buckets (k<i>, n
 A window is read as full minutes plus the edge seconds, so counts are exact to the second
 while a one-hour window costs ~60 reads, not 3600. State lives only in Redis: every replica
 answers the same and a restart loses nothing.
+
+Reading: every write sets the bucket's version field `_v` to a token never used before (so a
+bucket lost with a Redis restart and written anew cannot look unchanged); a process keeps the parsed form of
+buckets it has read (bounded LRU) and re-reads a bucket only when its version moved, so a
+one-hour window costs one small version check per bucket plus a parse of the live minute.
 """
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 
-from analytics.cache.sketch import bucket_key, quantiles
+from analytics.cache.sketch import DenseSketch, bucket_key
 
 SECOND_TTL = 3600 + 600
 MINUTE_TTL = 86400 + 3600
@@ -25,7 +32,7 @@ QUANTILES = (0.5, 0.95, 0.99)
 # HINCRBY cannot do; one script per bucket keeps a batch at one round trip.
 APPLY_BUCKET_LUA = """
 local key = KEYS[1]
-local i = 2
+local i = 3
 local n = #ARGV
 while i <= n do
   local p = ARGV[i]
@@ -42,6 +49,7 @@ while i <= n do
   end
   i = i + 2 * nk
 end
+redis.call('HSET', key, '_v', ARGV[2])
 redis.call('EXPIRE', key, ARGV[1])
 return 1
 """
@@ -72,24 +80,6 @@ class Stats:
         for key, n in other.sketch.items():
             self.sketch[key] += n
 
-    def summary(self, seconds: int) -> dict:
-        p50, p95, p99 = quantiles(self.sketch, QUANTILES)
-
-        def clamp(v: float | None) -> float | None:  # a sketch estimate never leaves [min, max]
-            return v if v is None else min(max(v, self.low), self.high)
-
-        return {
-            "count": self.count,
-            "sum": self.total,
-            "avg": self.total / self.count if self.count else None,
-            "min": self.low if self.count else None,
-            "max": self.high if self.count else None,
-            "rate": self.count / seconds,
-            "p50": clamp(p50),
-            "p95": clamp(p95),
-            "p99": clamp(p99),
-        }
-
 
 def bucket_updates(events: list[dict]) -> dict[str, dict[str, Stats]]:
     """Pre-aggregate a batch in memory: bucket key suffix ('s:<sec>' / 'm:<min>') -> pair -> Stats."""
@@ -105,13 +95,88 @@ def bucket_updates(events: list[dict]) -> dict[str, dict[str, Stats]]:
     return out
 
 
+_VERSION_PREFIX = os.urandom(6).hex()
+_versions = itertools.count()
+
+
 def _script_args(ttl: int, pairs: dict[str, Stats]) -> list:
-    args: list = [ttl]
+    args: list = [ttl, f"{_VERSION_PREFIX}-{next(_versions)}"]
     for pair, st in pairs.items():
         args += [pair, st.count, repr(st.total), repr(st.low), repr(st.high), len(st.sketch)]
         for key, n in st.sketch.items():
             args += [key, n]
     return args
+
+
+@dataclass
+class PairStats:
+    """A (source, metric) as read back from one bucket, or merged over a window."""
+
+    count: int
+    total: float
+    low: float
+    high: float
+    sketch: DenseSketch
+
+    @classmethod
+    def merge(cls, parts: list[PairStats]) -> PairStats:
+        if len(parts) == 1:
+            return parts[0]
+        return cls(sum(p.count for p in parts), sum(p.total for p in parts), min(p.low for p in parts),
+                   max(p.high for p in parts), DenseSketch.merge([p.sketch for p in parts]))
+
+    def summary(self, seconds: int) -> dict:
+        def clamp(v: float | None) -> float | None:  # a sketch estimate never leaves [min, max]
+            return v if v is None else min(max(v, self.low), self.high)
+
+        p50, p95, p99 = self.sketch.quantiles(QUANTILES)
+        return {
+            "count": self.count,
+            "sum": self.total,
+            "avg": self.total / self.count if self.count else None,
+            "min": self.low if self.count else None,
+            "max": self.high if self.count else None,
+            "rate": self.count / seconds,
+            "p50": clamp(p50),
+            "p95": clamp(p95),
+            "p99": clamp(p99),
+        }
+
+
+def parse_bucket(raw: dict[bytes, bytes]) -> dict[tuple[str, str], PairStats]:
+    """A bucket hash as read from Redis -> (source, metric) -> PairStats."""
+    fields: dict[tuple[str, str], dict[str, bytes]] = defaultdict(dict)
+    for raw_field, raw_value in raw.items():
+        parts = raw_field.decode().split("|", 2)
+        if len(parts) == 3:  # skips the version field `_v`
+            fields[(parts[0], parts[1])][parts[2]] = raw_value
+    out = {}
+    for pair, stats in fields.items():
+        sketch = {k: int(v) for k, v in stats.items() if k not in ("c", "s", "lo", "hi")}
+        out[pair] = PairStats(int(stats.get("c", 0)), float(stats.get("s", 0.0)), float(stats.get("lo", math.inf)),
+                              float(stats.get("hi", -math.inf)), DenseSketch.from_buckets(sketch))
+    return out
+
+
+class BucketCache:
+    """Parsed buckets by (key, version), least recently used out first."""
+
+    def __init__(self, max_entries: int = 3000):
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[bytes, dict]] = OrderedDict()
+
+    def get(self, key: str, version: bytes | None):
+        entry = self._entries.get(key)
+        if entry is None or entry[0] != version:
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, key: str, version: bytes, parsed: dict) -> None:
+        self._entries[key] = (version, parsed)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
 
 
 class Aggregates:
@@ -121,6 +186,7 @@ class Aggregates:
         self.redis = redis
         self.prefix = prefix
         self._apply = redis.register_script(APPLY_BUCKET_LUA)
+        self.cache = BucketCache()
 
     def queue_writes(self, pipe, events: list[dict]) -> None:
         """Add this batch's bucket updates to `pipe` (the caller's one pipeline per batch)."""
@@ -129,16 +195,17 @@ class Aggregates:
             self._apply(keys=[f"{self.prefix}:{suffix}"], args=_script_args(ttl, pairs), client=pipe)
 
     def window_keys(self, first: int, last: int, now_sec: int) -> tuple[list[str], int]:
-        """Bucket keys covering seconds first..last: full minutes, edge seconds where still kept.
-        Returns the keys and the actual first second covered (earlier when an old edge is rounded
-        down to its minute because its seconds have expired)."""
+        """Bucket keys covering seconds first..last: whole minutes, and seconds at the old edge.
+        The minute holding `now_sec` counts as whole: nothing is newer than now. Returns the keys
+        and the first second covered (earlier than asked when an old edge is rounded down to its
+        minute because its seconds have expired)."""
         keys: list[str] = []
         oldest_second_kept = now_sec - SECOND_TTL + 60
         if first < oldest_second_kept:
             first -= first % 60
         sec = first
         while sec <= last:
-            if sec % 60 == 0 and sec + 59 <= last:
+            if sec % 60 == 0 and (sec + 59 <= last or sec // 60 == now_sec // 60):
                 keys.append(f"{self.prefix}:m:{sec // 60}")
                 sec += 60
             else:
@@ -146,54 +213,46 @@ class Aggregates:
                 sec += 1
         return keys, first
 
+    def read_buckets(self, keys: list[str]) -> list[dict]:
+        """Parsed buckets for `keys`: a version check for all, a full read only for changed ones."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.hget(key, "_v")
+        versions = pipe.execute()
+        parsed: list[dict | None] = [self.cache.get(k, v) if v else {} for k, v in zip(keys, versions)]
+        missing = [i for i, p in enumerate(parsed) if p is None]
+        if missing:
+            pipe = self.redis.pipeline(transaction=False)
+            for i in missing:
+                pipe.hgetall(keys[i])
+            for i, raw in zip(missing, pipe.execute()):
+                parsed[i] = parse_bucket(raw)
+                version = raw.get(b"_v")
+                if version is not None:
+                    self.cache.put(keys[i], version, parsed[i])
+        return parsed
+
     def window(self, seconds: int, metric: str | None = None, source: str | None = None,
                now: float | None = None) -> dict:
         """The aggregate response for the last `seconds` seconds, including the current one."""
         now = time.time() if now is None else now
         last = int(now)
         keys, first = self.window_keys(last - seconds + 1, last, last)
-        pipe = self.redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.hgetall(key)
-        merged: dict[str, Stats] = defaultdict(Stats)
-        for bucket in pipe.execute():
-            _merge_bucket(bucket, merged)
-        return _response(merged, seconds, first, now, metric, source)
-
-
-def _merge_bucket(bucket: dict[bytes, bytes], merged: dict[str, Stats]) -> None:
-    for raw_field, raw_value in bucket.items():
-        src, met, stat = raw_field.decode().split("|", 2)
-        st = merged[f"{src}|{met}"]
-        if stat == "c":
-            st.count += int(raw_value)
-        elif stat == "s":
-            st.total += float(raw_value)
-        elif stat == "lo":
-            st.low = min(st.low, float(raw_value))
-        elif stat == "hi":
-            st.high = max(st.high, float(raw_value))
-        else:
-            st.sketch[stat] += int(raw_value)
-
-
-def _response(merged: dict[str, Stats], seconds: int, first: int, now: float,
-              metric: str | None, source: str | None) -> dict:
-    by_metric: dict[str, Stats] = defaultdict(Stats)
-    by_source: dict[str, int] = defaultdict(int)
-    for pair, st in merged.items():
-        src, met = pair.split("|", 1)
-        if (metric and met != metric) or (source and src != source):
-            continue
-        by_metric[met].merge(st)
-        by_source[src] += st.count
-    span = int(now) - first + 1
-    total = sum(by_source.values())
-    return {
-        "window": seconds,
-        "from": first * 1000,
-        "to": int(now * 1000),
-        "total": {"count": total, "rate": total / span},
-        "metrics": {name: st.summary(span) for name, st in sorted(by_metric.items())},
-        "sources": {name: {"count": n, "rate": n / span} for name, n in sorted(by_source.items())},
-    }
+        by_metric: dict[str, list[PairStats]] = defaultdict(list)
+        by_source: dict[str, int] = defaultdict(int)
+        for bucket in self.read_buckets(keys):
+            for (src, met), stats in bucket.items():
+                if (metric and met != metric) or (source and src != source):
+                    continue
+                by_metric[met].append(stats)
+                by_source[src] += stats.count
+        span = last - first + 1
+        total = sum(by_source.values())
+        return {
+            "window": seconds,
+            "from": first * 1000,
+            "to": int(now * 1000),
+            "total": {"count": total, "rate": total / span},
+            "metrics": {name: PairStats.merge(parts).summary(span) for name, parts in sorted(by_metric.items())},
+            "sources": {name: {"count": n, "rate": n / span} for name, n in sorted(by_source.items())},
+        }

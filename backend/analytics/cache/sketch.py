@@ -59,3 +59,80 @@ def quantiles(counts: Mapping[str, int], qs: Iterable[float]) -> list[float | No
                 out.append(bucket_value(key))
                 break
     return out
+
+
+# --- Reading: dense counts over a contiguous range of bucket positions -------------------
+# Windows merge dozens of buckets per (source, metric); adding numpy slices keeps that at a
+# few microseconds per merge instead of a Python loop over every bucket.
+#
+# Positions order the buckets by value on one integer axis: n<i> -> -(OFFSET + i),
+# z -> 0, k<i> -> OFFSET + i. OFFSET keeps the indexes of tiny magnitudes (negative i, down
+# to log_gamma(MIN_INDEXABLE) ~ -1040) on their side of zero.
+OFFSET = 2048
+
+
+def position(key: str) -> int:
+    if key == "z":
+        return 0
+    index = int(key[1:])
+    return OFFSET + index if key[0] == "k" else -(OFFSET + index)
+
+
+def position_value(pos: int) -> float:
+    if pos == 0:
+        return 0.0
+    magnitude = 2 * GAMMA ** (abs(pos) - OFFSET) / (GAMMA + 1)
+    return magnitude if pos > 0 else -magnitude
+
+
+class DenseSketch:
+    """Bucket counts as a numpy array starting at position `lo`."""
+
+    __slots__ = ("counts", "lo")
+
+    def __init__(self, lo: int, counts):
+        self.lo = lo
+        self.counts = counts
+
+    @classmethod
+    def from_buckets(cls, buckets: Mapping[str, int]) -> DenseSketch:
+        import numpy as np
+
+        if not buckets:
+            return cls(0, np.zeros(0, dtype=np.int64))
+        positions = {position(k): n for k, n in buckets.items()}
+        lo, hi = min(positions), max(positions)
+        counts = np.zeros(hi - lo + 1, dtype=np.int64)
+        for pos, n in positions.items():
+            counts[pos - lo] += n
+        return cls(lo, counts)
+
+    @classmethod
+    def merge(cls, sketches: list[DenseSketch]) -> DenseSketch:
+        import numpy as np
+
+        parts = [s for s in sketches if len(s.counts)]
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return cls(0, np.zeros(0, dtype=np.int64))
+        lo = min(s.lo for s in parts)
+        hi = max(s.lo + len(s.counts) for s in parts)
+        counts = np.zeros(hi - lo, dtype=np.int64)
+        for s in parts:
+            counts[s.lo - lo: s.lo - lo + len(s.counts)] += s.counts
+        return cls(lo, counts)
+
+    def quantiles(self, qs: Iterable[float]) -> list[float | None]:
+        """Same convention as `quantiles`: the value at rank floor(q * (n - 1))."""
+        import numpy as np
+
+        cumulative = np.cumsum(self.counts)
+        total = int(cumulative[-1]) if len(cumulative) else 0
+        if total == 0:
+            return [None for _ in qs]
+        out = []
+        for q in qs:
+            rank = math.floor(q * (total - 1))
+            out.append(position_value(self.lo + int(np.searchsorted(cumulative, rank, side="right"))))
+        return out
