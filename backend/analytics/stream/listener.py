@@ -6,6 +6,7 @@ backoff and resume on its own.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 import redis
@@ -16,6 +17,7 @@ from analytics.logging_limits import RateLimitedLog
 
 log = logging.getLogger(__name__)
 Sink = Callable[[list[dict]], None]
+YIELD_EVERY_S = 0.002
 
 
 class Listener:
@@ -51,10 +53,16 @@ class Listener:
                 if self.state != "subscribed":
                     log.info("listening on channel %r", self.channel)
                 self.state, backoff = "subscribed", 0.25
+                yielded = time.monotonic()
                 while self.running:
                     message = pubsub.get_message(timeout=1.0)
                     if message is not None and message["type"] == "message":
                         self.handle(message["data"])
+                    # Messages already buffered are read without blocking, so under gevent a
+                    # burst would starve the batcher and the socket writers: let them run.
+                    if time.monotonic() - yielded > YIELD_EVERY_S:
+                        self.sleep(0)
+                        yielded = time.monotonic()
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 self.state = "reconnecting"
                 counters.REDIS_RECONNECTS.inc()
