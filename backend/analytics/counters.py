@@ -12,6 +12,15 @@ CLIENTS = Gauge("analytics_socket_clients", "Connected Socket.IO clients")
 REDIS_RECONNECTS = Counter("analytics_redis_reconnects_total", "Listener reconnects to Redis")
 
 
+def accepted(path: str) -> int:
+    """Events accepted on one path so far, for /api/health."""
+    for metric in EVENTS_ACCEPTED.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total") and sample.labels.get("path") == path:
+                return int(sample.value)
+    return 0
+
+
 def rejected_by_reason(path: str) -> dict[str, int]:
     """Current reject counts of one path, for /api/health."""
     out = {}

@@ -27,7 +27,7 @@ def health():
         "uptime_s": round(time.time() - STARTED, 1),
         "async_mode": runtime.settings.ASYNC_MODE,
         "events": {
-            "accepted": int(counters.EVENTS_ACCEPTED.labels("channel")._value.get()),
+            "accepted": counters.accepted("channel"),
             "rejected": counters.rejected_by_reason("channel"),
             "cache_pending": runtime.cache_writer.pending() if runtime.cache_writer else 0,
             "cache_writer": bool(runtime.cache_writer and runtime.cache_writer.lease
