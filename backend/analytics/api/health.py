@@ -24,6 +24,7 @@ def health():
         "status": "ok" if redis_state == "up" else "degraded",
         "redis": redis_state,
         "listener": runtime.listener.state if runtime.listener else "off",
+        "listener_reconnects": runtime.listener.reconnects if runtime.listener else 0,
         "uptime_s": round(time.time() - STARTED, 1),
         "async_mode": runtime.settings.ASYNC_MODE,
         "events": {

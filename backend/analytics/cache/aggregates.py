@@ -14,6 +14,7 @@ one-hour window costs one small version check per bucket plus a parse of the liv
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import os
@@ -185,14 +186,17 @@ class Aggregates:
     def __init__(self, redis, prefix: str):
         self.redis = redis
         self.prefix = prefix
-        self._apply = redis.register_script(APPLY_BUCKET_LUA)
+        self._sha = hashlib.sha1(APPLY_BUCKET_LUA.encode()).hexdigest()
         self.cache = BucketCache()
 
     def queue_writes(self, pipe, events: list[dict]) -> None:
-        """Add this batch's bucket updates to `pipe` (the caller's one pipeline per batch)."""
+        """Add this batch's bucket updates to `pipe` (the caller's one pipeline per batch).
+        SCRIPT LOAD rides in the same pipeline, so a restarted Redis never answers NOSCRIPT and no
+        extra round trip asks whether the script is there."""
+        pipe.script_load(APPLY_BUCKET_LUA)
         for suffix, pairs in bucket_updates(events).items():
             ttl = SECOND_TTL if suffix[0] == "s" else MINUTE_TTL
-            self._apply(keys=[f"{self.prefix}:{suffix}"], args=_script_args(ttl, pairs), client=pipe)
+            pipe.evalsha(self._sha, 1, f"{self.prefix}:{suffix}", *_script_args(ttl, pairs))
 
     def window_keys(self, first: int, last: int, now_sec: int) -> tuple[list[str], int]:
         """Bucket keys covering seconds first..last: whole minutes, and seconds at the old edge.

@@ -76,6 +76,8 @@ def _describe(err: dict) -> str:
 
 def complete(event: dict, now_ms: float) -> dict:
     """Fill the defaults of a validated event, in the canonical field order."""
+    if len(event) == 6:  # every field given (unknown ones were dropped): nothing to fill
+        return event
     return {
         "id": event.get("id") or f"{_ID_PREFIX}-{next(_id_counter):09d}",
         "ts": event["ts"] if "ts" in event else now_ms,

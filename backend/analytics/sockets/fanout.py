@@ -19,6 +19,9 @@ from analytics.sockets.rooms import Subscription
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/"
+# Packets stay small however far behind the batcher fell: the backlog counts packets, so this
+# bounds a slow client's memory, and smaller frames keep every client's latency even.
+MAX_PACKET_EVENTS = 500
 
 
 def _packet(event: str, payload_json: bytes, events: int = 0, dropped: int = 0) -> eio_packet.Packet:
@@ -54,11 +57,12 @@ class Fanout:
                     self.subscriptions.pop(room, None)
                 continue
             events = sub.select(batch)
-            if not events:
-                continue
-            pkt = _packet("metrics", orjson.dumps(events), events=len(events))
-            for eio_sid in list(members.values()):
-                self.queue(eio_sid, pkt)
+            sids = list(members.values())
+            for start in range(0, len(events), MAX_PACKET_EVENTS):
+                chunk = events[start:start + MAX_PACKET_EVENTS]
+                pkt = _packet("metrics", orjson.dumps(chunk), events=len(chunk))
+                for eio_sid in sids:
+                    self.queue(eio_sid, pkt)
 
     def queue(self, eio_sid: str, pkt: eio_packet.Packet) -> None:
         sock = self.server.eio.sockets.get(eio_sid)

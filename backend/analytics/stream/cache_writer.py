@@ -21,7 +21,7 @@ from analytics.events.schema import encode
 
 log = logging.getLogger(__name__)
 MAX_PENDING = 500_000
-MAX_BATCH = 50_000
+MAX_BATCH = 5_000  # per transaction; the loop yields between them so sockets and REST keep flowing
 
 
 class CacheWriter:
@@ -82,6 +82,7 @@ class CacheWriter:
                 try:
                     self.write(batch)
                     backoff = 0.25
+                    self.sleep(0)
                 except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                     self._give_back(batch)
                     counters.CACHE_WRITE_ERRORS.inc()

@@ -27,6 +27,7 @@ class Listener:
         self.sinks = sinks
         self.sleep = sleep
         self.state = "starting"
+        self.reconnects = 0
         self.running = True
         self._bad_input_log = RateLimitedLog(log)
 
@@ -64,8 +65,15 @@ class Listener:
                         self.sleep(0)
                         yielded = time.monotonic()
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                if self.state == "subscribed":
+                    # Pub/sub keeps nothing for a disconnected subscriber. Redis also closes a
+                    # subscriber that falls behind by more than `client-output-buffer-limit
+                    # pubsub` (32 MB by default): say so loudly, it means lost events.
+                    self.reconnects += 1
+                    counters.REDIS_RECONNECTS.inc()
+                    log.error("subscription to %r lost (%s): events published until it is back are lost; "
+                              "if Redis is up, raise its client-output-buffer-limit for pubsub", self.channel, exc)
                 self.state = "reconnecting"
-                counters.REDIS_RECONNECTS.inc()
                 log.warning("redis unreachable (%s); listener retrying in %.1fs", exc, backoff)
             except Exception:  # a bug must not silence the stream: log it, keep listening
                 log.exception("listener error; resubscribing")
