@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENSURE := scripts/ensure-system-packages.sh
 
-.PHONY: install install-run run test test-backend test-frontend e2e lint bench bench-quick clean
+.PHONY: install install-run run test test-backend test-frontend e2e lint bench bench-quick bench-smoke clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || { echo "error: python3 -m venv failed; install python3-venv"; exit 1; }
@@ -23,6 +23,10 @@ frontend/node_modules/.installed: frontend/package.json frontend/package-lock.js
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+bench/node_modules/.installed: bench/package.json bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 backend/.env:
 	cp backend/.env.example backend/.env
 
@@ -35,7 +39,7 @@ install: install-run $(VENV)/.dev
 run: install-run backend/.env
 	@scripts/run-stack.sh
 
-test: install lint test-backend test-frontend e2e
+test: install lint test-backend test-frontend e2e bench-smoke
 
 lint: install
 	$(VENV)/bin/ruff check backend
@@ -51,6 +55,17 @@ test-frontend: install
 
 e2e: install
 	cd frontend && npm run e2e
+
+# The benchmark (bench/README.md): full matrix (~70 min), quick (~3 min), smoke (~20 s; checks
+# that results are complete, never timings).
+bench: install bench/node_modules/.installed
+	$(PY) bench/run.py --full
+
+bench-quick: install bench/node_modules/.installed
+	$(PY) bench/run.py --quick
+
+bench-smoke: install bench/node_modules/.installed
+	$(PY) bench/run.py --smoke
 
 clean:
 	rm -rf .run frontend/dist

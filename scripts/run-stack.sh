@@ -30,7 +30,8 @@ if ! "$py" -c "import redis, sys; redis.Redis.from_url(sys.argv[1], socket_conne
   command -v redis-server >/dev/null || { echo "error: redis-server is not installed (make install)"; exit 1; }
   redis_port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   mkdir -p .run/redis
-  start redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$root/.run/redis" --save 60 1000 --appendonly no --loglevel warning
+  start redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$root/.run/redis" --save 60 1000 --appendonly no --loglevel warning \
+    --client-output-buffer-limit "pubsub 256mb 128mb 60"
   redis_url="redis://127.0.0.1:$redis_port/0"
   echo "private redis-server on $redis_url (data in .run/redis)"
 fi

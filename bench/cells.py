@@ -1,0 +1,335 @@
+"""One benchmark cell: a fresh server, its clients, a paced publisher, and what was measured.
+
+A cell is (server kind, async mode, rate, clients) plus flags (REST probe, ingest only). Each
+run of a cell gets a freshly started server (so CPU, RSS and counters are its own) and a
+flushed Redis (so the aggregate count check sees only this run's events).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from processes import (
+    BACKEND,
+    BENCH,
+    PYTHON,
+    Clients,
+    Processes,
+    Redis,
+    RssSampler,
+    Server,
+    cpu_seconds,
+    get_json,
+    machine_cpu,
+    memory_mb,
+    run_generator,
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    rate: int
+    clients: int
+    kind: str = "product"  # or "naive": bench/naive_server.py, one emit per event
+    mode: str = "gevent"  # ASYNC_MODE of the product
+    batch: int = 0  # generator --batch (0 = its automatic choice)
+    probe: bool = False  # run bench/rest_probe.py during the load
+    role: str = "matrix"  # matrix | baseline | async | ingest | rest | stretch
+
+    @property
+    def key(self) -> str:
+        name = f"{self.kind}-{self.mode}-{self.rate}x{self.clients}"
+        return name + ("-rest" if self.probe else "") + (f"-b{self.batch}" if self.batch else "")
+
+
+@dataclass
+class Options:
+    duration: float
+    drain_s: float
+    run_dir: Path
+    probe_requests: int = 300
+    client_procs: int = 0  # 0 = automatic: two Node processes for 100 clients at >= 10,000 ev/s
+    prefill_events: int = 36_000  # an hour of history for the REST probe, 10 ev/s
+    extra_settings: dict = field(default_factory=dict)
+    profile: bool = False  # sample the product backend with py-spy
+
+
+def run_cell(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str) -> dict:
+    """Run one cell once; returns a flat record of everything measured (see README)."""
+    redis.flush()
+    settings = dict(opts.extra_settings)
+    if cell.kind == "product":
+        settings["ASYNC_MODE"] = cell.mode
+    server = Server(procs, cell.kind, redis.url, opts.run_dir / f"{tag}.server.log", **settings)
+    record: dict = {"cell": cell.key, **asdict(cell), "duration_s": opts.duration, "tag": tag, "notes": []}
+    clients = probe = None
+    try:  # the finally below stops every process this cell started
+        clients = start_clients(cell, opts, procs, server, tag, record)
+        record["prefilled"] = prefill(redis, opts.prefill_events) if cell.probe else 0
+        wait_settled(server.base, record["prefilled"], timeout=30)
+        start = Snapshot.take(server.pid, redis)
+        spy = start_profiler(procs, server.pid, opts, tag) if opts.profile and cell.kind == "product" else None
+        sampler = RssSampler(server.pid)
+        sampler.start()
+        probe = start_probe(procs, opts, server, tag) if cell.probe else None
+        gen = run_generator(procs, redis.url, cell.rate, opts.duration, cell.batch,
+                            opts.run_dir / f"{tag}.generator.log", timeout=opts.duration * 3 + 60)
+        t_published = time.monotonic()
+        record.update(published=gen["published"], generator_cpu_s=round(gen["cpu_s"], 3),
+                      generator_wall_s=round(gen["wall_s"], 3),
+                      generator_rate=round(gen["published"] / max(gen["publishing_s"], 1e-9), 1))
+        if record["generator_rate"] < 0.95 * cell.rate:
+            record["notes"].append(f"publisher-bound: the generator reached {record['generator_rate']:.0f} ev/s"
+                                   f" of {cell.rate}")
+        client_results = []
+        if clients:
+            clients.expect(gen["published"], opts.drain_s)
+            client_results = clients.results(timeout=opts.drain_s + 30)
+        settled = wait_settled(server.base, record["prefilled"] + gen["published"], timeout=opts.drain_s + 10,
+                               cache=cell.kind == "product")
+        end = Snapshot.take(server.pid, redis)
+        if spy:
+            procs.stop(spy, timeout=15, sig=signal.SIGINT)  # on SIGINT py-spy writes its profile
+        record.update(server_alive=server.alive(), rss_peak_mb=round(sampler.stop(), 1),
+                      rss_hwm_mb=round(memory_mb(server.pid).get("VmHWM", 0.0), 1), accepted=settled.get("accepted"),
+                      **end.since(start))
+        if cell.kind == "product":
+            record["cache_pending"] = settled.get("cache_pending")
+            # Ingest throughput: events / time from the first publish until the cache holds them all.
+            first_publish = t_published - gen["publishing_s"]
+            record["ingest_rate"] = round(gen["published"] / max(end.mono - first_publish, 1e-9), 1)
+            record["settle_after_publish_s"] = round(end.mono - t_published, 3)
+            if not cell.probe:  # the probe's prefill lies inside any window covering the run
+                window = math.ceil(time.time() - start.epoch) + 2
+                record["aggregate_count"] = get_json(f"{server.base}/api/metrics/aggregate?window={window}")[
+                    "total"]["count"]
+        if probe:
+            record["rest"] = probe_result(procs, probe, opts, tag)
+        record.update(summarize_clients(cell, gen["published"], client_results))
+    finally:
+        for proc in [probe, *(clients.procs_ if clients else [])]:
+            if proc:
+                procs.stop(proc)
+        log = server.stop()
+    finish_record(cell, record, log)
+    return record
+
+
+def listener_notes(record: dict, log: str) -> None:
+    if "Traceback" in log:
+        record["notes"].append(f"server logged a Traceback (see runs/{record['tag']}.server.log)")
+    record["listener_disconnects"] = log.count("redis unreachable")
+    if record["listener_disconnects"]:
+        # Redis closes a subscriber whose pub/sub output buffer passes its limit (default 32 MB):
+        # everything buffered for it, and everything published until it resubscribes, is gone.
+        record["notes"].append(f"the backend's Redis subscription was dropped {record['listener_disconnects']} "
+                               f"time(s) (redis: {record.get('redis_output_buffer_disconnects')} output-buffer "
+                               "disconnections): pub/sub events lost")
+
+
+@dataclass
+class Snapshot:
+    """Server CPU and machine CPU at one moment; two of them give the run's deltas."""
+
+    cpu: float | None
+    machine: tuple[int, int]
+    mono: float
+    epoch: float
+    redis_kills: int
+
+    @classmethod
+    def take(cls, pid: int, redis: Redis) -> Snapshot:
+        return cls(cpu_seconds(pid), machine_cpu(), time.monotonic(), time.time(), redis.output_buffer_kills())
+
+    def since(self, start: Snapshot) -> dict:
+        busy = (self.machine[0] - start.machine[0]) / max(self.machine[1] - start.machine[1], 1)
+        cpu = None if self.cpu is None or start.cpu is None else round(self.cpu - start.cpu, 3)
+        # machine_busy covers all cores and every process (ours too): on a shared box it tells a
+        # contended run from a clean one.
+        return {"backend_cpu_s": cpu, "wall_s": round(self.mono - start.mono, 3), "machine_busy": round(busy, 3),
+                "loadavg_1m": round(os.getloadavg()[0], 2),
+                "redis_output_buffer_disconnects": self.redis_kills - start.redis_kills}
+
+
+def start_clients(cell: Cell, opts: Options, procs: Processes, server: Server, tag: str, record: dict):
+    if not cell.clients:
+        return None
+    workers = opts.client_procs or (2 if cell.clients >= 100 and cell.rate >= 10_000 else 1)
+    clients = Clients(procs, server.base, cell.clients, workers, opts.run_dir, tag,
+                      max_seconds=opts.duration * 3 + opts.drain_s + 120)
+    record["connected"] = clients.wait_ready(timeout=60)
+    record["client_procs"] = len(clients.procs_)
+    if record["connected"] != cell.clients:
+        record["notes"].append(f"only {record['connected']} of {cell.clients} clients connected")
+    return clients
+
+
+def start_probe(procs: Processes, opts: Options, server: Server, tag: str) -> subprocess.Popen:
+    return procs.start([PYTHON, str(BENCH / "rest_probe.py"), "--base", server.base, "--requests",
+                        str(opts.probe_requests), "--seconds", str(opts.duration * 0.9), "--out",
+                        str(opts.run_dir / f"{tag}.probe.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def probe_result(procs: Processes, probe: subprocess.Popen, opts: Options, tag: str) -> dict | None:
+    try:
+        probe.wait(opts.duration + 60)
+    except subprocess.TimeoutExpired:
+        procs.stop(probe)
+    out = opts.run_dir / f"{tag}.probe.json"
+    return json.loads(out.read_text()) if out.exists() else None
+
+
+def finish_record(cell: Cell, record: dict, log: str) -> None:
+    listener_notes(record, log)
+    record["exact"] = exact_counts(cell, record)
+    if record.get("backend_cpu_s") is not None and record.get("delivered"):
+        record["cpu_s_per_million"] = round(record["backend_cpu_s"] / (record["delivered"] / 1e6), 4)
+    if cell.clients and record.get("lost") is not None:
+        # The contract allows loss only for a slow client, announced with `gap`: anything else
+        # missing was either still queued when the drain timeout ended the run, or lost.
+        record["missing_without_gap"] = record["lost"] - record.get("gap_events", 0)
+    busy = record.get("machine_busy") or 0
+    if busy >= 0.95:
+        client_cpu = sum(record.get("client_cpu_s", []))
+        record["notes"].append(f"machine saturated ({busy:.0%} of {os.cpu_count()} cores busy): Node clients "
+                               f"{client_cpu:.1f} CPU-s, backend {record.get('backend_cpu_s')} CPU-s, generator "
+                               f"{record.get('generator_cpu_s')} CPU-s")
+
+
+def start_profiler(procs: Processes, pid: int, opts: Options, tag: str):
+    """py-spy (pip install py-spy into the venv) sampling the backend for this run; collapsed
+    stacks go to runs/<tag>.pyspy.txt (read them with bench/profile_top.py)."""
+    exe = Path(PYTHON).parent / "py-spy"
+    if not exe.exists():
+        return None
+    return procs.start([str(exe), "record", "--pid", str(pid), "--rate", "250", "--nonblocking", "--format", "raw",
+                        "--duration", str(int(opts.duration + opts.drain_s + 30)),
+                        "-o", str(opts.run_dir / f"{tag}.pyspy.txt")],
+                       stdout=subprocess.DEVNULL, stderr=open(opts.run_dir / f"{tag}.pyspy.log", "wb"))
+
+
+def exact_counts(cell: Cell, r: dict) -> bool | None:
+    """Did every published event reach the server (and, for the product, the cache/aggregates)?"""
+    if cell.kind != "product":
+        return r.get("accepted") == r.get("published")
+    ok = r.get("accepted") == r["prefilled"] + r["published"] and r.get("cache_pending") == 0
+    if "aggregate_count" in r:
+        ok = ok and r["aggregate_count"] == r["published"]
+    return ok
+
+
+def summarize_clients(cell: Cell, published: int, results: list[dict]) -> dict:
+    if not cell.clients:
+        return {"expected": 0, "delivered": 0}
+    hist: dict[int, int] = {}
+    bin_ms, overflow, max_ms = 0.05, 0, 0.0
+    received: list[int] = []
+    out = {"duplicates": 0, "gaps": 0, "gap_events": 0, "negative_latency": 0, "disconnected": 0,
+           "client_cpu_s": [], "client_busy": [], "client_rss_mb": [], "client_end": []}
+    for res in results:
+        bin_ms = res["latency"]["bin_ms"]
+        for b, n in res["latency"]["bins"]:
+            hist[b] = hist.get(b, 0) + n
+        overflow += res["latency"]["overflow"]
+        max_ms = max(max_ms, res["latency"]["max_ms"])
+        received += res["received"]
+        for k in ("duplicates", "gaps", "gap_events", "negative_latency", "disconnected"):
+            out[k] += res[k]
+        out["client_cpu_s"].append(round(res["cpu_s"], 3))
+        out["client_busy"].append(round(res["cpu_s"] / max(res["wall_s"], 1e-9), 3))
+        out["client_rss_mb"].append(round(res["peak_rss_mb"], 1))
+        out["client_end"].append(res["reason"])
+        out["packets"] = out.get("packets", 0) + res.get("packets", 0)
+        out["max_batch"] = max(out.get("max_batch", 0), res.get("max_batch", 0))
+    expected = published * cell.clients
+    delivered = sum(received)
+    out.update(expected=expected, delivered=delivered, lost=expected - delivered,
+               clients_reporting=len(received), client_cpu_total_s=round(sum(out["client_cpu_s"]), 3),
+               min_client_received=min(received) if received else 0,
+               **latency_stats(hist, bin_ms, overflow, max_ms))
+    return out
+
+
+def latency_stats(hist: dict[int, int], bin_ms: float, overflow: int, max_ms: float) -> dict:
+    total = sum(hist.values()) + overflow
+    stats = {"latency_samples": total, "max_ms": round(max_ms, 3) if total else None}
+    bins = sorted(hist.items())
+    for name, q in (("p50_ms", 0.5), ("p90_ms", 0.9), ("p99_ms", 0.99)):
+        target, seen, value = q * total, 0, None
+        for b, n in bins:
+            seen += n
+            if seen >= target:
+                value = (b + 0.5) * bin_ms  # bin midpoint: 0.025 ms resolution
+                break
+        if value is None and total:
+            value = max_ms  # the quantile falls among the >120 s overflow
+        stats[name] = round(value, 3) if value is not None else None
+    return stats
+
+
+def wait_settled(base: str, events: int, timeout: float, cache: bool = True) -> dict:
+    """Poll /api/health until the server accepted `events` and (product) the cache is empty."""
+    deadline = time.monotonic() + timeout
+    last: dict = {}
+    while time.monotonic() < deadline:
+        try:
+            body = get_json(f"{base}/api/health", timeout=5)["events"]
+            last = {"accepted": body["accepted"], "cache_pending": body.get("cache_pending", 0)}
+            if last["accepted"] >= events and (not cache or last["cache_pending"] == 0):
+                break
+        except Exception:  # a busy or dead server: report what we last saw
+            pass
+        time.sleep(0.05)
+    return last
+
+
+def prefill(redis: Redis, n: int) -> int:
+    """Publish an hour of history (n events, ts spread over the past hour) so the REST probe
+    reads full aggregate buckets, as a real dashboard's one-hour window would."""
+    if not n:
+        return 0
+    sys.path.insert(0, str(BACKEND))
+    from analytics.events.schema import encode
+    from analytics.producer.traffic import Traffic
+
+    traffic = Traffic(["web", "mobile", "api"], seed=7)
+    now_ms = time.time() * 1000
+    sent = 0
+    while sent < n:
+        k = min(1000, n - sent)
+        events = traffic.events(k, now_ms)
+        for i, event in enumerate(events):
+            event["id"] = f"prefill-{sent + i}"
+            event["ts"] = now_ms - 3_600_000 + (sent + i) * 3_600_000 / n
+        redis.client.publish("metrics", encode(events))
+        sent += k
+    return sent
+
+
+def check_origin(base: str) -> dict:
+    """The backend checks Origin against CORS_ORIGINS. Node's socket.io-client sends none,
+    which engineio accepts; a foreign Origin must be refused. Checked once per session."""
+    import websocket  # websocket-client: lets us send no Origin, or any Origin
+
+    url = base.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    out = {}
+    for name, kwargs in (("none", {"suppress_origin": True}), ("own", {"origin": base}),
+                         ("foreign", {"origin": "http://evil.example"})):
+        try:
+            ws = websocket.create_connection(url, timeout=5, **kwargs)
+            # gevent-websocket completes the 101 upgrade before engineio sees the request, so a
+            # refusal shows as a socket closed without Engine.IO's OPEN packet ("0{...}").
+            first = ws.recv()
+            out[name] = "accepted" if first.startswith("0") else "refused (closed without a session)"
+            ws.close()
+        except Exception as exc:
+            out[name] = f"refused ({type(exc).__name__})"
+    out["ok"] = out["none"] == "accepted" and out["own"] == "accepted" and out["foreign"].startswith("refused")
+    return out

@@ -1,0 +1,73 @@
+"""REST latency probe: a small sequential HTTP client, run as its own process beside a load.
+
+    python bench/rest_probe.py --base http://127.0.0.1:PORT --requests 300 --seconds 20 --out probe.json
+
+Alternates GET /api/metrics/aggregate?window=3600 and /api/metrics/recent?limit=200 over one
+keep-alive connection (as a dashboard's browser would), spreading the requests over
+`--seconds` so it samples the whole run rather than its first second. Writes p50/p90/p99/max
+per endpoint in ms.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import sys
+import time
+from urllib.parse import urlparse
+
+PATHS = {"aggregate_3600": "/api/metrics/aggregate?window=3600", "recent_200": "/api/metrics/recent?limit=200"}
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base", required=True)
+    parser.add_argument("--requests", type=int, default=300, help="requests per endpoint")
+    parser.add_argument("--seconds", type=float, default=20.0, help="spread the requests over this long")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    url = urlparse(args.base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    timings: dict[str, list[float]] = {name: [] for name in PATHS}
+    errors: dict[str, int] = {name: 0 for name in PATHS}
+    pause = max(0.0, args.seconds / (2 * args.requests))
+    deadline = time.monotonic() + args.seconds * 3 + 30  # bounded even if the server crawls
+    for i in range(2 * args.requests):
+        if time.monotonic() > deadline:
+            break
+        name = list(PATHS)[i % 2]
+        started = time.perf_counter()
+        try:
+            conn.request("GET", PATHS[name])
+            response = conn.getresponse()
+            body = response.read()
+            ok = response.status == 200 and body[:1] == b"{"
+        except (OSError, http.client.HTTPException):
+            ok = False
+            conn.close()
+            conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if ok:
+            timings[name].append(elapsed_ms)
+        else:
+            errors[name] += 1
+        time.sleep(pause)
+    out = {}
+    for name, values in timings.items():
+        values.sort()
+        out[name] = {"n": len(values), "errors": errors[name], "p50_ms": percentile(values, 0.5),
+                     "p90_ms": percentile(values, 0.9), "p99_ms": percentile(values, 0.99),
+                     "max_ms": values[-1] if values else None}
+    with open(args.out, "w") as f:
+        json.dump(out, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

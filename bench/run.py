@@ -1,0 +1,306 @@
+"""The benchmark: `python bench/run.py [--full | --quick | --smoke] [--duration S] [--repeat K]`.
+
+Starts its own redis-server, then for every cell of the matrix a fresh server (the product
+backend or the naive per-event baseline), Node Socket.IO clients and the paced generator;
+writes bench/results/latest.{json,md} and latency.png, raw logs under bench/results/runs/.
+--smoke checks only that results are complete (exit 1 if not), never timings.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+VENV_PY = HERE.parent / ".venv" / "bin" / "python"
+# The orchestrator imports the backend's schema/traffic for the prefill: run it on the venv.
+if Path(sys.prefix).resolve() != VENV_PY.parent.parent.resolve() and VENV_PY.exists() and "BENCH_REEXEC" not in os.environ:
+    os.environ["BENCH_REEXEC"] = "1"
+    os.execv(str(VENV_PY), [str(VENV_PY), *sys.argv])
+sys.path.insert(0, str(HERE))
+
+from cells import Cell, Options, check_origin, run_cell  # noqa: E402
+from processes import Processes, Redis, Server  # noqa: E402
+
+RESULTS = HERE / "results"
+NUMERIC_SKIP = {"rate", "clients", "batch", "duration_s"}
+
+
+def matrix(profile: str) -> list[Cell]:
+    """The cells of a profile, in the order they run within one repeat. Baselines run right
+    after the product cell they compare to, so both see the same machine state."""
+    if profile == "smoke":
+        return [Cell(100, 2), Cell(100, 2, kind="naive", role="baseline"), Cell(1000, 10),
+                Cell(20_000, 0, batch=500, role="ingest"), Cell(1000, 0, probe=True, role="rest")]
+    cells: list[Cell] = []
+    baselines = {(100, 10), (1000, 100), (10_000, 100)}
+    for rate in (100, 1000, 10_000):
+        for clients in (1, 10, 100):
+            cells.append(Cell(rate, clients))
+            if (rate, clients) in baselines:
+                cells.append(Cell(rate, clients, kind="naive", role="baseline"))
+            if (rate, clients) in {(1000, 100), (10_000, 100)}:
+                cells.append(Cell(rate, clients, mode="threading", role="async"))
+    cells.append(Cell(20_000, 100, role="stretch"))
+    cells.append(Cell(100_000, 0, batch=500, role="ingest"))
+    cells.append(Cell(10_000, 0, probe=True, role="rest"))
+    return cells
+
+
+def machine_info() -> dict:
+    def cmd(*argv: str) -> str:
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+        except OSError:
+            return "unavailable"
+
+    model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                  if ln.startswith("model name")), platform.processor())
+    return {"nproc": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
+            "node": cmd("node", "--version"), "redis": cmd("redis-server", "--version").split(" v=")[-1].split()[0],
+            "kernel": platform.release(), "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "loadavg_start": os.getloadavg()}
+
+
+def medians(runs: list[dict]) -> list[dict]:
+    """One row per cell: the median of every numeric figure over its repeats."""
+    by_cell: dict[str, list[dict]] = {}
+    for run in runs:
+        by_cell.setdefault(run["cell"], []).append(run)
+    rows = []
+    for group in by_cell.values():
+        row = {k: group[0][k] for k in ("cell", "rate", "clients", "kind", "mode", "batch", "probe", "role")}
+        row["repeats"] = len(group)
+        for k, v in group[0].items():
+            if k in NUMERIC_SKIP or isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue
+            values = [g[k] for g in group if isinstance(g.get(k), (int, float))]
+            if values:
+                row[k] = round(statistics.median(values), 4)
+        for k in ("client_busy", "client_cpu_s"):  # per Node process: the busiest one matters
+            values = [max(g[k]) for g in group if g.get(k)]
+            if values:
+                row[k + "_max"] = round(statistics.median(values), 3)
+        row["exact_all"] = all(g.get("exact") for g in group)
+        row["exact_runs"] = f"{sum(bool(g.get('exact')) for g in group)}/{len(group)}"
+        row["lost_total"] = sum(g.get("lost", 0) or 0 for g in group)
+        row["duplicates_total"] = sum(g.get("duplicates", 0) or 0 for g in group)
+        row["notes"] = summarize_notes(group)
+        if any(g.get("rest") for g in group):
+            row["rest"] = {ep: {k: statistics.median([g["rest"][ep][k] for g in group if g.get("rest")
+                                                      and g["rest"][ep][k] is not None] or [0])
+                                for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "n", "errors")}
+                           for ep in group[0]["rest"]} if group[0].get("rest") else None
+        rows.append(row)
+    return rows
+
+
+def summarize_notes(group: list[dict]) -> list[str]:
+    """One line per kind of note: repeats say the same thing with different numbers."""
+    kinds = {"machine saturated": [], "publisher-bound": []}
+    other: set[str] = set()
+    for g in group:
+        for note in g["notes"]:
+            kind = next((k for k in kinds if note.startswith(k)), None)
+            if kind:
+                kinds[kind].append(g)
+            else:
+                other.add(note)
+    out = []
+    if kinds["machine saturated"]:
+        busy = statistics.median(g.get("machine_busy") or 0 for g in group)
+        out.append(f"machine saturated in {len(kinds['machine saturated'])}/{len(group)} runs (median {busy:.0%} "
+                   "of all cores busy)")
+    if kinds["publisher-bound"]:
+        rate = statistics.median(g.get("generator_rate") or 0 for g in kinds["publisher-bound"])
+        out.append(f"publisher-bound in {len(kinds['publisher-bound'])}/{len(group)} runs "
+                   f"(generator reached {rate:,.0f} ev/s)")
+    return out + sorted(other)
+
+
+def ratios(runs: list[dict]) -> list[dict]:
+    """Naive / product for each baseline cell, per repeat (same moment), then the median."""
+    out = []
+    pairs: dict[tuple, dict[int, dict]] = {}
+    for run in runs:
+        if run["mode"] != "gevent":
+            continue
+        pairs.setdefault((run["rate"], run["clients"]), {}).setdefault(run["repeat"], {})[run["kind"]] = run
+    for (rate, clients), by_repeat in sorted(pairs.items()):
+        both = [v for v in by_repeat.values() if "naive" in v and "product" in v]
+        if not both:
+            continue
+
+        out.append({"rate": rate, "clients": clients, "pairs": len(both),
+                    "naive_delivered_pct": _delivered_pct(both, "naive"),
+                    "product_delivered_pct": _delivered_pct(both, "product"),
+                    "p50_naive_over_product": _ratio(both, "p50_ms"), "p99_naive_over_product": _ratio(both, "p99_ms"),
+                    "cpu_per_million_naive_over_product": _ratio(both, "cpu_s_per_million")})
+    return out
+
+
+def _delivered_pct(pairs: list[dict], kind: str) -> float:
+    return round(statistics.median(100 * p[kind].get("delivered", 0) / max(p[kind].get("expected", 1), 1)
+                                   for p in pairs), 2)
+
+
+def _ratio(pairs: list[dict], field: str) -> float | None:
+    vals = [p["naive"][field] / p["product"][field] for p in pairs if p["naive"].get(field) and p["product"].get(field)]
+    return round(statistics.median(vals), 2) if vals else None
+
+
+def complete(runs: list[dict], cells: list[Cell], repeat: int) -> list[str]:
+    """What makes a result incomplete (smoke fails on these, never on timings)."""
+    problems = []
+    for cell in cells:
+        got = [r for r in runs if r["cell"] == cell.key]
+        if len(got) != repeat:
+            problems.append(f"{cell.key}: {len(got)} of {repeat} runs")
+        for r in got:
+            if not r.get("published"):
+                problems.append(f"{cell.key}: nothing published")
+            if cell.clients and not r.get("delivered"):
+                problems.append(f"{cell.key}: zero deliveries")
+            if cell.clients and r.get("p99_ms") is None:
+                problems.append(f"{cell.key}: no latency figures")
+            if r.get("backend_cpu_s") is None:
+                problems.append(f"{cell.key}: no backend CPU figure")
+            if cell.kind == "product" and r.get("accepted") is None:
+                problems.append(f"{cell.key}: no health counts")
+            if cell.probe and not (r.get("rest") and all(v["n"] for v in r["rest"].values())):
+                problems.append(f"{cell.key}: REST probe missing")
+            if not r.get("server_alive", False):
+                problems.append(f"{cell.key}: server died during the run")
+    return problems
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    profile = parser.add_mutually_exclusive_group()
+    profile.add_argument("--full", dest="profile", action="store_const", const="full", help="60 s per cell (default)")
+    profile.add_argument("--quick", dest="profile", action="store_const", const="quick", help="a few seconds per cell")
+    profile.add_argument("--smoke", dest="profile", action="store_const", const="smoke",
+                         help="tiny matrix, ~15-20 s: checks results are complete, never timings")
+    parser.add_argument("--duration", type=float, help="seconds of publishing per cell (overrides the profile)")
+    parser.add_argument("--repeat", type=int, help="runs per cell; medians are reported (3 full, 1 otherwise)")
+    parser.add_argument("--only", default="", help="comma-separated roles to run: matrix,baseline,async,"
+                        "stretch,ingest,rest (default all)")
+    parser.add_argument("--cells", default="", help="comma-separated substrings of cell keys to run, e.g. "
+                        "product-gevent-10000x100")
+    parser.add_argument("--profile", dest="profile_backend", action="store_true",
+                        help="sample the product backend with py-spy (writes runs/<cell>.pyspy.txt; "
+                        "pip install py-spy into .venv)")
+    parser.add_argument("--client-procs", type=int, default=0, help="Node processes for the clients (0 = auto)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.{json,md} and latency.png go")
+    args = parser.parse_args()
+    args.profile = args.profile or "full"
+    args.duration = args.duration or {"full": 60.0, "quick": 4.0, "smoke": 1.5}[args.profile]
+    args.repeat = args.repeat or (3 if args.profile == "full" else 1)
+    if args.profile == "smoke" and args.out == RESULTS:
+        args.out = RESULTS / "runs" / "smoke"  # `make test` must not overwrite the committed results
+    return args
+
+
+def select(args: argparse.Namespace) -> list[Cell]:
+    cells = matrix(args.profile)
+    if args.only:
+        cells = [c for c in cells if c.role in set(args.only.split(","))]
+    if args.cells:
+        cells = [c for c in cells if any(w in c.key for w in args.cells.split(","))]
+    return cells
+
+
+def run_all(cells: list[Cell], opts: Options, repeat: int, info: dict) -> list[dict]:
+    """Every cell, `repeat` times; every process is gone when this returns, even on Ctrl-C."""
+    procs = Processes()
+    runs: list[dict] = []
+    redis = None
+    try:
+        redis = Redis(procs)
+        probe_server = Server(procs, "product", redis.url, opts.run_dir / "origin-check.server.log")
+        info["origin_check"] = check_origin(probe_server.base)
+        probe_server.stop()
+        total = len(cells) * repeat
+        for rep in range(repeat):
+            for cell in cells:
+                tag = f"{cell.key}.r{rep}"
+                print(f"[{len(runs) + 1}/{total}] {cell.key} repeat {rep + 1}/{repeat} ...", end=" ", flush=True)
+                try:
+                    record = run_cell(cell, opts, redis, procs, tag)
+                except Exception as exc:  # one broken cell must not lose the others' results
+                    print(f"FAILED: {exc}", flush=True)
+                    continue
+                record["repeat"] = rep
+                runs.append(record)
+                print(one_line(record), flush=True)
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping every process; writing what was measured", flush=True)
+    finally:
+        procs.close()
+        if redis:
+            redis.cleanup()
+    return runs
+
+
+def main() -> int:
+    args = parse_args()
+    cells = select(args)
+    run_dir = args.out / "runs"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    opts = Options(duration=args.duration, drain_s=max(3.0, min(15.0, args.duration * 0.25)), run_dir=run_dir,
+                   probe_requests=20 if args.profile == "smoke" else 300, client_procs=args.client_procs,
+                   prefill_events=3600 if args.profile == "smoke" else 36_000, profile=args.profile_backend)
+    # SIGTERM (e.g. from make or CI) unwinds like Ctrl-C so every child is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    info = machine_info()
+    started = time.monotonic()
+    runs = run_all(cells, opts, args.repeat, info)
+    info["loadavg_end"] = os.getloadavg()
+    info["elapsed_s"] = round(time.monotonic() - started, 1)
+    result = {"machine": info, "profile": args.profile, "duration_s": args.duration, "repeat": args.repeat,
+              "drain_s": opts.drain_s, "cells": [asdict(c) | {"key": c.key} for c in cells],
+              "medians": medians(runs), "ratios": ratios(runs), "runs": runs}
+    problems = complete(runs, cells, args.repeat)
+    if not info.get("origin_check", {}).get("ok"):
+        problems.append(f"origin check: {info.get('origin_check')}")
+    result["problems"] = problems
+    (args.out / "latest.json").write_text(json.dumps(result, indent=1, default=str))  # kept even if plotting fails
+    import report
+
+    report.write(result, args.out)
+    print(f"wrote {args.out / 'latest.json'}, latest.md, latency.png in {info['elapsed_s']} s")
+    for problem in problems:
+        print(f"INCOMPLETE: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def one_line(r: dict) -> str:
+    parts = [f"published {r.get('published')}"]
+    if r.get("clients"):
+        parts.append(f"delivered {r.get('delivered')}/{r.get('expected')} dup {r.get('duplicates')} "
+                     f"gap-dropped {r.get('gap_events')} p50 {r.get('p50_ms')} p99 {r.get('p99_ms')} "
+                     f"max {r.get('max_ms')} ms")
+    parts.append(f"cpu {r.get('backend_cpu_s')} s ({r.get('cpu_s_per_million')} /M) rss {r.get('rss_peak_mb')} MB")
+    if r.get("clients"):
+        parts.append(f"clients busy {r.get('client_busy')}")
+    if r["role"] == "ingest":
+        parts.append(f"ingest {r.get('ingest_rate')} ev/s exact {r.get('exact')}")
+    if r.get("rest"):
+        parts.append("rest p99 " + ", ".join(f"{k} {v['p99_ms'] and round(v['p99_ms'], 2)} ms"
+                                             for k, v in r["rest"].items()))
+    if r["notes"]:
+        parts.append("; ".join(r["notes"]))
+    return " | ".join(parts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
