@@ -33,9 +33,17 @@ class Batcher:
         self.running = True
         self._pending: list[dict] = []
         self._lock = threading.Lock()
+        self._last = 0.0  # when the last delivery started (monotonic seconds)
 
     def add(self, events: list[dict]) -> None:
         with self._lock:
+            # Quiet stream: nothing waiting and the gap has passed, so deliver right here in the
+            # caller, without a hop through the batcher's own task.
+            now = time.monotonic()
+            if not self._pending and now - self._last >= self.gap():
+                self._last = now
+                self._deliver(events)
+                return
             self._pending.extend(events)
             overflow = len(self._pending) - MAX_PENDING
             if overflow > 0:
@@ -45,22 +53,24 @@ class Batcher:
         self.wake.set()
 
     def run(self) -> None:
-        last = 0.0
         while self.running:
             if not self.wake.wait(timeout=1.0):
                 continue
             self.wake.clear()
-            delay = last + self.gap() - time.monotonic()
+            delay = self._last + self.gap() - time.monotonic()
             if delay > 0:
                 self.sleep(delay)
-            with self._lock:
+            with self._lock:  # held while delivering: deliveries never overlap or reorder
                 batch, self._pending = self._pending, []
-            last = time.monotonic()
-            if batch:
-                try:
-                    self.deliver(batch)
-                except Exception:  # one bad delivery must not end live updates
-                    log.exception("delivery of %d events failed", len(batch))
+                if batch:
+                    self._last = time.monotonic()
+                    self._deliver(batch)
+
+    def _deliver(self, batch: list[dict]) -> None:
+        try:
+            self.deliver(batch)
+        except Exception:  # one bad delivery must not end live updates
+            log.exception("delivery of %d events failed", len(batch))
 
     def gap(self) -> float:
         """Least time between two deliveries, in seconds (see the module docstring)."""

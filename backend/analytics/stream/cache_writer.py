@@ -21,7 +21,7 @@ from analytics.events.schema import encode
 
 log = logging.getLogger(__name__)
 MAX_PENDING = 500_000
-MAX_BATCH = 5_000  # per transaction; the loop yields between them so sockets and REST keep flowing
+MAX_BATCH = 2_000  # per transaction (a few ms of Python work); the loop yields between them so sockets and REST keep flowing
 
 
 class CacheWriter:
