@@ -10,6 +10,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_socketio import SocketIO
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from analytics.api import errors, events, health, metrics, openapi
 from analytics.cache.aggregates import Aggregates
@@ -56,6 +57,10 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.INGEST_MAX_BYTES
     app.json.sort_keys = False
+    if settings.TRUSTED_PROXIES:
+        # Behind nginx (compose) every request comes from the proxy: take the client address
+        # from X-Forwarded-For, so rate limits apply per client, not to everyone at once.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXIES, x_proto=settings.TRUSTED_PROXIES)
     client = connect_redis(settings)
     runtime = Runtime(settings, client, RecentEvents(client, settings.RECENT_KEY, settings.RECENT_MAX),
                       Aggregates(client, settings.AGG_PREFIX))

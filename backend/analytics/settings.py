@@ -89,6 +89,7 @@ class Settings:
     AGG_PREFIX: str = "metrics:agg"
     RATE_LIMIT: str = "600 per minute"
     INGEST_MAX_BYTES: int = 1 << 20
+    TRUSTED_PROXIES: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, env_file: Path | None = ENV_FILE) -> Settings:
@@ -116,6 +117,7 @@ class Settings:
             "SEND_BUDGET": lambda n, r: _int(n, r, 100, 10_000_000),
             "RATE_LIMIT": lambda n, r: r.strip() or _fail(n, "is empty"),
             "INGEST_MAX_BYTES": lambda n, r: _int(n, r, 1024, 16 << 20),
+            "TRUSTED_PROXIES": lambda n, r: _int(n, r, 0, 5),
         }
         values = {}
         for f in fields(cls):

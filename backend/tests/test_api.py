@@ -118,6 +118,16 @@ def test_rate_limit_answers_429_in_json(settings):
     assert client.get("/api/health").status_code == 200  # probes are never limited
 
 
+def test_behind_a_trusted_proxy_limits_apply_per_forwarded_client(settings):
+    from dataclasses import replace
+
+    client = create_app(replace(settings, RATE_LIMIT="2 per minute", TRUSTED_PROXIES=1), start_stream=False).test_client()
+    for _ in range(2):
+        assert client.get("/api/metrics/recent", headers={"X-Forwarded-For": "10.0.0.1"}).status_code == 200
+    assert client.get("/api/metrics/recent", headers={"X-Forwarded-For": "10.0.0.1"}).status_code == 429
+    assert client.get("/api/metrics/recent", headers={"X-Forwarded-For": "10.0.0.2"}).status_code == 200
+
+
 def test_openapi_document_describes_the_api(client):
     spec = client.get("/api/openapi.json").json
     assert spec["openapi"].startswith("3.1")
