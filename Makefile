@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENSURE := scripts/ensure-system-packages.sh
 
-.PHONY: install install-run run test test-backend test-frontend e2e lint bench bench-quick bench-smoke clean
+.PHONY: install install-run run test test-backend test-frontend e2e screenshots lint bench bench-quick bench-smoke clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || { echo "error: python3 -m venv failed; install python3-venv"; exit 1; }
@@ -55,6 +55,9 @@ test-frontend: install
 
 e2e: install
 	cd frontend && npm run e2e
+
+screenshots: install  # refreshes docs/screenshot*.png from a live stack
+	cd frontend && UPDATE_SCREENSHOTS=1 npm run e2e
 
 # The benchmark (bench/README.md): full matrix (~70 min), quick (~3 min), smoke (~20 s; checks
 # that results are complete, never timings).

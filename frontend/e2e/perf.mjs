@@ -1,0 +1,87 @@
+// `npm run e2e:perf`: the dashboard in headless Chromium under a heavy stream (10,000 ev/s by
+// default, as arrays) for 30 s. Prints a JSON summary: long tasks (> 50 ms) on the main thread,
+// JS heap at start and end, React flushes per second, main-thread busy time, latency shown.
+// It reports; it asserts nothing (timings belong to measurements, not to unit tests).
+import { launchChromium, startStack, waitUntil } from './stack.mjs';
+
+const RATE = Number(process.env.PERF_RATE || 10000);
+const BATCH = Number(process.env.PERF_BATCH || 200);
+const SECONDS = Number(process.env.PERF_SECONDS || 30);
+const WARMUP_S = Number(process.env.PERF_WARMUP || 5);
+
+const observeLongTasks = () => {
+  window.__longTasks = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) window.__longTasks.push({ start: Math.round(e.startTime), ms: Math.round(e.duration) });
+  }).observe({ type: 'longtask', buffered: true });
+};
+
+async function sample(page, cdp) {
+  const { metrics } = await cdp.send('Performance.getMetrics');
+  const m = Object.fromEntries(metrics.map((x) => [x.name, x.value]));
+  const inPage = await page.evaluate(() => ({
+    heap: performance.memory?.usedJSHeapSize ?? null,
+    flushes: window.__dashboardStats?.flushes ?? 0,
+    longTasks: window.__longTasks.length,
+    now: performance.now(),
+  }));
+  return { ...inPage, task: m.TaskDuration, script: m.ScriptDuration, layout: m.LayoutDuration, style: m.RecalcStyleDuration, nodes: m.Nodes };
+}
+
+const stack = await startStack({ rate: RATE, batch: BATCH });
+let browser;
+try {
+  browser = await launchChromium(['--enable-precise-memory-info', '--js-flags=--expose-gc']);
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  await page.addInitScript(observeLongTasks);
+  page.on('pageerror', (err) => console.error('page error:', err.message));
+  page.on('console', (msg) => msg.type() === 'error' && console.error('console error:', msg.text()));
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable');
+  await page.goto(stack.url);
+  await waitUntil(async () => (await page.getByTestId('connection-status').textContent()) === 'connected', { what: 'connected' });
+  await page.waitForTimeout(WARMUP_S * 1000);
+  await cdp.send('HeapProfiler.collectGarbage');
+  const start = await sample(page, cdp);
+  const totalStart = Number(await page.getByTestId('events-total').textContent());
+  // Heap after a forced GC every 10 s: flat means bounded (a leak climbs steadily).
+  const heapTrendMB = [+(start.heap / 1e6).toFixed(1)];
+  for (let left = SECONDS; left > 0; left -= 10) {
+    await page.waitForTimeout(Math.min(10, left) * 1000);
+    if (left > 10) {
+      await cdp.send('HeapProfiler.collectGarbage');
+      heapTrendMB.push(+((await sample(page, cdp)).heap / 1e6).toFixed(1));
+    }
+  }
+  // Read what the page shows before the forced GC below pauses it.
+  const latencyMs = { p50: await page.getByTestId('latency-p50').textContent(), p99: await page.getByTestId('latency-p99').textContent() };
+  const eventsPerSecondShown = Number(await page.getByTestId('event-rate').textContent());
+  await cdp.send('HeapProfiler.collectGarbage');
+  const end = await sample(page, cdp);
+  const totalEnd = Number(await page.getByTestId('events-total').textContent());
+  const longTasks = await page.evaluate(() => window.__longTasks);
+  const wall = (end.now - start.now) / 1000;
+  const measuredLong = longTasks.filter((t) => t.start >= start.now);
+  const summary = {
+    rate: RATE,
+    batch: BATCH,
+    seconds: Math.round(wall),
+    eventsPerSecondShown,
+    eventsReceivedPerSecond: Math.round((totalEnd - totalStart) / wall),
+    latencyMs,
+    longTasksOver50ms: measuredLong.length,
+    longestTaskMs: Math.max(0, ...measuredLong.map((t) => t.ms)),
+    longTasksDuringWarmup: longTasks.length - measuredLong.length,
+    reactFlushesPerSecond: +((end.flushes - start.flushes) / wall).toFixed(1),
+    mainThreadBusy: +((end.task - start.task) / wall).toFixed(3),
+    scriptShare: +((end.script - start.script) / wall).toFixed(3),
+    layoutAndStyleShare: +((end.layout - start.layout + end.style - start.style) / wall).toFixed(3),
+    heapMB: { start: +(start.heap / 1e6).toFixed(1), end: +(end.heap / 1e6).toFixed(1) },
+    heapTrendMB: [...heapTrendMB, +(end.heap / 1e6).toFixed(1)],
+    domNodes: { start: start.nodes, end: end.nodes },
+  };
+  console.log(JSON.stringify(summary, null, 2));
+} finally {
+  await browser?.close().catch(() => {});
+  await stack.stop();
+}

@@ -1,0 +1,108 @@
+import { io } from 'socket.io-client';
+
+// Reconnection is done here rather than by socket.io-client so the dashboard can show an
+// honest countdown to the next attempt (the library keeps its backoff delay private).
+export const BACKOFF = { baseMs: 250, factor: 2, maxMs: 10000, jitter: 0.2, offlineAfter: 6 };
+
+export function retryDelay(attempt, random = Math.random, cfg = BACKOFF) {
+  const raw = Math.min(cfg.maxMs, cfg.baseMs * cfg.factor ** attempt);
+  return Math.round(raw * (1 - cfg.jitter + 2 * cfg.jitter * random()));
+}
+
+const SOCKET_URL = import.meta.env?.VITE_SOCKET_URL || undefined;
+
+/**
+ * Opens the Socket.IO stream (websocket only) and keeps it open.
+ * Calls onStatus({status, retryAt, attempt, connectedOnce}) with status connected | reconnecting | offline,
+ * onEvents(batch, receivedAt) for each `metrics` batch, onGap({dropped}) for each `gap`,
+ * onConnect({first}) after each (re)connect, once the subscription has been sent.
+ */
+export function connectMetricSocket({
+  subscription = { sources: [], metrics: [] },
+  onEvents,
+  onGap,
+  onStatus,
+  onConnect,
+  onSubscribeError,
+  ioFactory = io,
+  backoff = BACKOFF,
+  url = SOCKET_URL,
+}) {
+  const socket = ioFactory(url, {
+    path: '/socket.io',
+    transports: ['websocket'],
+    reconnection: false,
+    autoConnect: false,
+    timeout: 5000,
+  });
+  let sub = subscription;
+  let attempt = 0;
+  let timer = null;
+  let closed = false;
+  let everConnected = false;
+
+  const report = (status, retryAt = null) => onStatus?.({ status, retryAt, attempt, connectedOnce: everConnected });
+  const isOffline = () => typeof navigator !== 'undefined' && navigator.onLine === false;
+
+  function open() {
+    timer = null;
+    if (!closed && !socket.connected) socket.connect();
+  }
+
+  function scheduleRetry() {
+    if (closed || timer !== null) return;
+    const delay = retryDelay(attempt, Math.random, backoff);
+    attempt += 1;
+    const status = attempt > backoff.offlineAfter || isOffline() ? 'offline' : 'reconnecting';
+    report(status, Date.now() + delay);
+    timer = setTimeout(open, delay);
+  }
+
+  function sendSubscribe() {
+    socket.emit('subscribe', sub, (ack) => {
+      if (ack && ack.ok === false) onSubscribeError?.(ack.error ?? { message: 'subscribe refused' });
+    });
+  }
+
+  socket.on('connect', () => {
+    const first = !everConnected;
+    everConnected = true;
+    attempt = 0;
+    report('connected');
+    sendSubscribe();
+    onConnect?.({ first });
+  });
+  socket.on('disconnect', (reason) => {
+    if (!closed && reason !== 'io client disconnect') scheduleRetry();
+  });
+  socket.on('connect_error', () => scheduleRetry());
+  socket.on('metrics', (batch) => onEvents?.(Array.isArray(batch) ? batch : [batch], Date.now()));
+  socket.on('gap', (info) => onGap?.(info ?? {}));
+
+  const retryNow = () => {
+    if (timer === null) return;
+    clearTimeout(timer);
+    open();
+  };
+  if (typeof window !== 'undefined') window.addEventListener('online', retryNow);
+
+  report('reconnecting');
+  // Opened on the next tick: a component that mounts and unmounts at once (React StrictMode in
+  // development) then never starts a WebSocket it would have to abort mid-handshake.
+  timer = setTimeout(open, 0);
+
+  return {
+    subscribe(next) {
+      sub = next;
+      if (socket.connected) sendSubscribe();
+    },
+    retryNow,
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      if (typeof window !== 'undefined') window.removeEventListener('online', retryNow);
+      socket.off();
+      socket.disconnect();
+    },
+  };
+}

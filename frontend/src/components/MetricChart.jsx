@@ -1,0 +1,138 @@
+import { memo, useEffect, useMemo, useRef } from 'react';
+import { Line } from 'react-chartjs-2';
+import '../lib/chartSetup.js';
+import { chartTheme, sourceColor } from '../lib/colors.js';
+import { clockTime, human } from '../lib/format.js';
+import { chartUnit, metricLabel } from '../lib/metricKinds.js';
+
+const NICE_STEPS_S = [5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+
+function tickStepMs(windowSeconds) {
+  const target = windowSeconds / 4;
+  return (NICE_STEPS_S.find((s) => s >= target) ?? 3600) * 1000;
+}
+
+function chartOptions(colors, windowSeconds, until) {
+  const step = tickStepMs(windowSeconds);
+  return {
+    animation: false,
+    parsing: false,
+    normalized: true,
+    spanGaps: true,
+    responsive: true,
+    maintainAspectRatio: false,
+    events: ['mousemove', 'mouseout', 'touchstart', 'touchmove'],
+    interaction: { mode: 'nearest', axis: 'x', intersect: false },
+    elements: {
+      point: { radius: 0, hoverRadius: 3, hitRadius: 6 },
+      line: { borderWidth: 1.75, tension: 0.3, fill: false },
+    },
+    plugins: {
+      legend: { display: false },
+      tooltip: {
+        backgroundColor: colors.tooltipBg,
+        titleColor: colors.tooltipFg,
+        bodyColor: colors.tooltipFg,
+        padding: 8,
+        cornerRadius: 8,
+        boxPadding: 4,
+        usePointStyle: true,
+        callbacks: {
+          title: (items) => (items.length ? clockTime(items[0].parsed.x) : ''),
+          label: (item) => ` ${item.dataset.label}: ${human(item.parsed.y)}`,
+        },
+      },
+    },
+    scales: {
+      x: {
+        type: 'linear',
+        // Set from the start: with no explicit range an empty series makes Chart.js guess one.
+        min: until - windowSeconds * 1000,
+        max: until,
+        border: { display: false },
+        grid: { color: colors.grid, drawTicks: false },
+        ticks: { color: colors.ticks, maxRotation: 0, padding: 6, font: { size: 11 }, callback: (v) => clockTime(v) },
+        afterBuildTicks: (scale) => {
+          // Clock-aligned ticks (every 15 s for a minute) instead of ones that drift with the range.
+          if (!((scale.max - scale.min) / step <= 24)) return;
+          const ticks = [];
+          for (let v = Math.ceil(scale.min / step) * step; v <= scale.max; v += step) ticks.push({ value: v });
+          scale.ticks = ticks;
+        },
+      },
+      y: {
+        beginAtZero: true,
+        grace: '10%',
+        border: { display: false },
+        grid: { color: colors.grid, drawTicks: false },
+        ticks: { color: colors.ticks, maxTicksLimit: 5, padding: 6, font: { size: 11 }, callback: (v) => human(v) },
+      },
+    },
+  };
+}
+
+function dataset(source, points) {
+  const color = sourceColor(source);
+  return { label: source, data: points, borderColor: color, backgroundColor: color, pointBackgroundColor: color };
+}
+
+/**
+ * One metric over the last `windowSeconds`, one line per source, up to `until` (ms, the end of
+ * the last complete second). Chart.js owns the canvas: React builds the chart once per set of
+ * sources and theme; after that each new `series` (once a second) only swaps the point arrays
+ * and the x range in place and redraws without animation.
+ */
+function MetricChart({ metric, series, until, windowSeconds = 60, theme = 'light' }) {
+  const chartRef = useRef(null);
+  const sourcesKey = series.map((s) => s.source).join('\u0000');
+  // Rebuilt only when the set of sources changes; points are swapped in place below.
+  const data = useMemo(() => ({ datasets: series.map((s) => dataset(s.source, s.points)) }), [sourcesKey]);
+  const untilRef = useRef(until);
+  untilRef.current = until;
+  const options = useMemo(
+    () => chartOptions(chartTheme(theme), windowSeconds, untilRef.current),
+    [theme, windowSeconds],
+  );
+
+  useEffect(() => {
+    const chart = chartRef.current;
+    if (!chart) return;
+    const points = new Map(series.map((s) => [s.source, s.points]));
+    for (const ds of chart.data.datasets) ds.data = points.get(ds.label) ?? [];
+    chart.options.scales.x.min = until - windowSeconds * 1000;
+    chart.options.scales.x.max = until;
+    chart.update('none');
+  }, [series, until, windowSeconds, data, options]);
+
+  const latest = series.map((s) => ({ source: s.source, y: s.points.length ? s.points[s.points.length - 1].y : null }));
+  const label = `${metricLabel(metric)}, ${chartUnit(metric)}, last ${windowSeconds} seconds: ${latest
+    .map((l) => `${l.source} ${human(l.y)}`)
+    .join(', ')}`;
+
+  return (
+    <figure className="card chart-card" data-testid={`chart-${metric}`} aria-labelledby={`chart-title-${metric}`}>
+      <figcaption className="chart-card__head">
+        <h3 id={`chart-title-${metric}`} className="card__title">
+          {metricLabel(metric)}
+        </h3>
+        <span className="card__sub">{chartUnit(metric)}</span>
+      </figcaption>
+      <ul className="legend" aria-label="Latest second per source">
+        {latest.map((l) => (
+          <li key={l.source} className="legend__item">
+            <span className="swatch" style={{ background: sourceColor(l.source) }} aria-hidden="true" />
+            <span className="legend__name">{l.source}</span>
+            <span className="legend__value num">{human(l.y)}</span>
+          </li>
+        ))}
+      </ul>
+      <div className="chart-card__canvas">
+        <Line ref={chartRef} data={data} options={options} updateMode="none" datasetIdKey="label" role="img" aria-label={label}>
+          {label}
+        </Line>
+      </div>
+    </figure>
+  );
+}
+
+export default memo(MetricChart);

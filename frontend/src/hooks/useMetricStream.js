@@ -1,0 +1,110 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import * as api from '../api/client.js';
+import { connectMetricSocket } from '../api/socket.js';
+import { toQuery, toSubscription } from '../stream/filter.js';
+import { StreamStore } from '../stream/StreamStore.js';
+
+export const FLUSH_MS = 50; // React sees the stream at most 20 times a second
+const IDLE_MS = 500; // and twice a second when nothing arrives (clocks, countdowns, axes)
+const BACKFILL_LIMIT = 1000; // the contract's default RECENT_MAX; a smaller server cap is learnt
+
+/**
+ * The live stream: one socket, one bounded store, one throttled snapshot for React.
+ * Events are folded into the store as they arrive (never a setState per event); a timer
+ * publishes a snapshot when something changed, so React renders at <= 1000/FLUSH_MS Hz.
+ */
+export function useMetricStream({ filter, tailSince = null, chartSeconds = 60, connect = connectMetricSocket, client = api }) {
+  const storeRef = useRef(null);
+  if (storeRef.current === null) storeRef.current = new StreamStore({ chartSeconds, filter });
+  const [snapshot, setSnapshot] = useState(() => storeRef.current.snapshot(filter, Date.now()));
+  const [connection, setConnection] = useState({ status: 'reconnecting', retryAt: null, attempt: 0, connectedOnce: false });
+  const [gap, setGap] = useState(null);
+  const [backfill, setBackfill] = useState({ running: false, added: 0, error: null, at: null });
+  const filterRef = useRef(filter);
+  const tailRef = useRef(tailSince);
+  const connRef = useRef(null);
+  const backfillAbort = useRef(null);
+  const backfillLimit = useRef(BACKFILL_LIMIT);
+
+  useEffect(() => {
+    tailRef.current = tailSince;
+  }, [tailSince]);
+
+  const runBackfill = useCallback(async () => {
+    backfillAbort.current?.abort();
+    const ctrl = new AbortController();
+    backfillAbort.current = ctrl;
+    setBackfill((b) => ({ ...b, running: true }));
+    const recent = (limit) => client.getRecent({ limit, ...toQuery(filterRef.current), signal: ctrl.signal });
+    try {
+      let events;
+      try {
+        events = await recent(backfillLimit.current);
+      } catch (err) {
+        if (err.field !== 'limit') throw err;
+        // "limit must be between 1 and 500": this server keeps fewer recent events.
+        backfillLimit.current = Number(/(\d+)\D*$/.exec(err.message)?.[1]) || 100;
+        events = await recent(backfillLimit.current);
+      }
+      const added = storeRef.current.ingest(events.slice().reverse(), { live: false });
+      setBackfill({ running: false, added, error: null, at: Date.now() });
+    } catch (err) {
+      if (!ctrl.signal.aborted) setBackfill({ running: false, added: 0, error: err.message, at: Date.now() });
+    }
+  }, [client]);
+
+  useEffect(() => {
+    const store = storeRef.current;
+    const conn = connect({
+      subscription: toSubscription(filterRef.current),
+      onEvents: (events, receivedAt) => store.ingest(events, { live: true, receivedAt }),
+      onStatus: (next) => {
+        store.setConnected(next.status === 'connected');
+        setConnection(next);
+      },
+      onConnect: () => runBackfill(),
+      onGap: (info) => {
+        setGap({ dropped: Number(info.dropped) || 0, at: Date.now() });
+        runBackfill();
+      },
+    });
+    connRef.current = conn;
+    const stats = { flushes: 0, startedAt: performance.now() };
+    if (typeof window !== 'undefined') window.__dashboardStats = stats;
+
+    let lastPublish = 0;
+    const timer = setInterval(() => {
+      const now = Date.now();
+      if (!store.dirty && now - lastPublish < IDLE_MS) return;
+      store.dirty = false;
+      lastPublish = now;
+      stats.flushes += 1;
+      setSnapshot(store.snapshot(filterRef.current, now, { tailSince: tailRef.current }));
+    }, FLUSH_MS);
+
+    return () => {
+      clearInterval(timer);
+      backfillAbort.current?.abort();
+      conn.close();
+      connRef.current = null;
+    };
+  }, [connect, runBackfill]);
+
+  // A new filter narrows (or widens) the server's subscription, prunes the log and refills it.
+  const firstFilter = useRef(true);
+  useEffect(() => {
+    filterRef.current = filter;
+    if (firstFilter.current) {
+      firstFilter.current = false;
+      return;
+    }
+    storeRef.current.setFilter(filter);
+    connRef.current?.subscribe(toSubscription(filter));
+    runBackfill();
+  }, [filter, runBackfill]);
+
+  const retryNow = useCallback(() => connRef.current?.retryNow(), []);
+  const dismissGap = useCallback(() => setGap(null), []);
+
+  return { snapshot, connection, gap, dismissGap, backfill, retryNow };
+}
