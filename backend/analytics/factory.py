@@ -48,7 +48,7 @@ class Runtime:
 
 
 def connect_redis(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5,
+    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
                                 health_check_interval=30)
 
 

@@ -56,7 +56,9 @@ class Listener:
                 self.state, backoff = "subscribed", 0.25
                 yielded = time.monotonic()
                 while self.running:
-                    message = pubsub.get_message(timeout=1.0)
+                    # Block in the read itself: a timeout makes redis-py poll the socket before
+                    # every message, which cost more CPU than parsing the events.
+                    message = pubsub.get_message(timeout=None)
                     if message is not None and message["type"] == "message":
                         self.handle(message["data"])
                     # Messages already buffered are read without blocking, so under gevent a
