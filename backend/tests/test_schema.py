@@ -25,9 +25,10 @@ def test_ids_assigned_by_the_backend_are_unique():
     assert len(ids) == 500
 
 
-def test_given_fields_are_kept():
-    raw = {"id": "web-1", "ts": 5.0, "source": "web", "metric": "orders", "value": 1.5, "tags": {"status": "ok"}}
-    assert parse_message(orjson.dumps(raw)).events == [raw]
+def test_given_fields_are_kept_in_canonical_order():
+    raw = {"tags": {"status": "ok"}, "value": 1.5, "metric": "orders", "source": "web", "ts": 5.0, "id": "web-1"}
+    [event] = parse_message(orjson.dumps(raw)).events
+    assert event == raw and list(event) == ["id", "ts", "source", "metric", "value", "tags"]
 
 
 @pytest.mark.parametrize("raw, reason", [

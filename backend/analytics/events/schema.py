@@ -33,11 +33,13 @@ class Event(TypedDict):
 
     __pydantic_config__ = ConfigDict(strict=True, allow_inf_nan=False, extra="ignore")  # type: ignore[misc]
 
-    metric: Name
-    value: float
+    # Declared in the canonical order (id, ts, source, metric, value, tags): validated events
+    # come out in it, so a fully given event needs no rebuilding.
+    id: NotRequired[Annotated[str, StringConstraints(min_length=1, max_length=64)]]
     ts: NotRequired[Annotated[float, Field(ge=0)]]
     source: NotRequired[Name]
-    id: NotRequired[Annotated[str, StringConstraints(min_length=1, max_length=64)]]
+    metric: Name
+    value: float
     tags: NotRequired[Annotated[dict[TagText, TagText], Field(max_length=MAX_TAGS)]]
 
 
