@@ -13,8 +13,6 @@ monkey.patch_all()  # before anything imports socket/threading/logging
 
 import logging  # noqa: E402
 import os  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -25,6 +23,7 @@ from flask import Flask, jsonify  # noqa: E402
 from flask_socketio import SocketIO  # noqa: E402
 
 from analytics.events.schema import parse_message  # noqa: E402
+from analytics.server import listening_socket, serve  # noqa: E402
 
 log = logging.getLogger("naive")
 app = Flask(__name__)
@@ -55,19 +54,9 @@ def main() -> int:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"))
     logging.getLogger("geventwebsocket.handler").setLevel(logging.WARNING)
     host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "5001"))
-    sock = socket.create_server((host, port), backlog=2048)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as backend/app.py: no Nagle delay
     socketio.start_background_task(listen, os.environ["REDIS_URL"], os.environ.get("METRICS_CHANNEL", "metrics"))
-
-    from gevent import pywsgi
-    from geventwebsocket.handler import WebSocketHandler
-
-    server = pywsgi.WSGIServer(sock, app, handler_class=WebSocketHandler, log=None)
-    signal.signal(signal.SIGTERM, lambda *_: server.stop(timeout=1))
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    # The product's own serving code: same TCP_NODELAY socket, same gevent WSGI server.
+    serve(app, socketio, listening_socket(host, port), "gevent")
     return 0
 
 
