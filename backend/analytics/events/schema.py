@@ -107,9 +107,9 @@ def parse_message(raw: bytes | str, now_ms: float | None = None) -> ParseResult:
     except ValidationError as exc:
         valid = _validate_each(raw, is_array, exc, result)
     if is_array and len(valid) + sum(result.rejected.values()) > MAX_EVENTS_PER_MESSAGE:
-        result.rejected["too_many_events"] += 1
-        result.first_error = f"array of more than {MAX_EVENTS_PER_MESSAGE} events"
-        return ParseResult(rejected=Counter(too_many_events=1), first_error=result.first_error)
+        # Rejected whole, like an oversized message; its per-event reasons do not count.
+        return ParseResult(rejected=Counter(too_many_events=1),
+                           first_error=f"array of more than {MAX_EVENTS_PER_MESSAGE} events")
     result.events = [complete(e, now_ms) for e in valid]
     return result
 
