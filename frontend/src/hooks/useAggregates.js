@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import * as api from '../api/client.js';
 import { toQuery } from '../stream/filter.js';
+import { usePolling } from './usePolling.js';
 
 /**
  * Polls GET /api/metrics/aggregate for the window and filter. One request at a time; the
@@ -10,29 +11,20 @@ import { toQuery } from '../stream/filter.js';
 export function useAggregates({ windowSec, filter, intervalMs = 2000, client = api }) {
   const [state, setState] = useState({ data: null, error: null, loading: true });
 
+  // The previous answer stays on screen (marked loading) until the new window's arrives.
   useEffect(() => {
-    let timer = null;
-    let live = true;
-    const ctrl = new AbortController();
-    // The previous answer stays on screen (marked loading) until the new window's arrives.
     setState((s) => ({ ...s, loading: true }));
+  }, [windowSec, filter, client]);
 
-    async function poll() {
-      try {
-        const data = await client.getAggregate({ window: windowSec, ...toQuery(filter), signal: ctrl.signal });
-        if (live) setState({ data, error: null, loading: false });
-      } catch (err) {
-        if (live) setState((s) => ({ data: s.data, error: err.message, loading: false }));
-      }
-      if (live) timer = setTimeout(poll, intervalMs);
-    }
-    poll();
-    return () => {
-      live = false;
-      clearTimeout(timer);
-      ctrl.abort();
-    };
-  }, [windowSec, filter, intervalMs, client]);
+  usePolling(
+    (signal) => client.getAggregate({ window: windowSec, ...toQuery(filter), signal }),
+    (r) =>
+      setState((s) =>
+        r.ok ? { data: r.value, error: null, loading: false } : { data: s.data, error: r.error.message, loading: false },
+      ),
+    intervalMs,
+    [windowSec, filter, client],
+  );
 
   return state;
 }
