@@ -188,6 +188,7 @@ class Aggregates:
         self.prefix = prefix
         self._sha = hashlib.sha1(APPLY_BUCKET_LUA.encode()).hexdigest()
         self.cache = BucketCache()
+        self._merged: dict[tuple, tuple[dict[str, PairStats], dict[str, int]]] = {}
 
     def queue_writes(self, pipe, events: list[dict]) -> None:
         """Add this batch's bucket updates to `pipe` (the caller's one pipeline per batch).
@@ -217,8 +218,9 @@ class Aggregates:
                 sec += 1
         return keys, first
 
-    def read_buckets(self, keys: list[str]) -> list[dict]:
-        """Parsed buckets for `keys`: a version check for all, a full read only for changed ones."""
+    def read_buckets(self, keys: list[str]) -> tuple[list[dict], list[bytes | None]]:
+        """Parsed buckets for `keys` and their versions: a version check for all, a full read only
+        for buckets that changed since this process last parsed them."""
         pipe = self.redis.pipeline(transaction=False)
         for key in keys:
             pipe.hget(key, "_v")
@@ -234,7 +236,7 @@ class Aggregates:
                 version = raw.get(b"_v")
                 if version is not None:
                     self.cache.put(keys[i], version, parsed[i])
-        return parsed
+        return parsed, versions
 
     def window(self, seconds: int, metric: str | None = None, source: str | None = None,
                now: float | None = None) -> dict:
@@ -242,14 +244,24 @@ class Aggregates:
         now = time.time() if now is None else now
         last = int(now)
         keys, first = self.window_keys(last - seconds + 1, last, last)
-        by_metric: dict[str, list[PairStats]] = defaultdict(list)
-        by_source: dict[str, int] = defaultdict(int)
-        for bucket in self.read_buckets(keys):
-            for (src, met), stats in bucket.items():
-                if (metric and met != metric) or (source and src != source):
-                    continue
-                by_metric[met].append(stats)
-                by_source[src] += stats.count
+        buckets, versions = self.read_buckets(keys)
+        # The whole minutes before the current one only change with late events (which change
+        # their versions), so their merge is kept and reused while the window slides through
+        # the minute; only the edge seconds and the live minute are merged on every request.
+        live_minute = f"{self.prefix}:m:{last // 60}"
+        closed = {i for i, k in enumerate(keys) if k.startswith(f"{self.prefix}:m:") and k != live_minute}
+        memo_key = (metric, source, tuple((keys[i], versions[i]) for i in sorted(closed)))
+        middle = self._merged.get(memo_key)
+        if middle is None:
+            middle = _merge([buckets[i] for i in sorted(closed)], metric, source)
+            if len(self._merged) >= 32:  # bounded: a handful of windows and filters in use
+                self._merged.clear()
+            self._merged[memo_key] = middle
+        by_metric, by_source = _merge([b for i, b in enumerate(buckets) if i not in closed], metric, source)
+        for name, stats in middle[0].items():
+            by_metric[name] = PairStats.merge([stats, by_metric[name]]) if name in by_metric else stats
+        for name, n in middle[1].items():
+            by_source[name] = by_source.get(name, 0) + n
         span = last - first + 1
         total = sum(by_source.values())
         return {
@@ -257,6 +269,19 @@ class Aggregates:
             "from": first * 1000,
             "to": int(now * 1000),
             "total": {"count": total, "rate": total / span},
-            "metrics": {name: PairStats.merge(parts).summary(span) for name, parts in sorted(by_metric.items())},
+            "metrics": {name: stats.summary(span) for name, stats in sorted(by_metric.items())},
             "sources": {name: {"count": n, "rate": n / span} for name, n in sorted(by_source.items())},
         }
+
+
+def _merge(buckets: list[dict], metric: str | None, source: str | None) -> tuple[dict[str, PairStats], dict[str, int]]:
+    """Merge parsed buckets into per-metric stats and per-source counts, filtered."""
+    by_metric: dict[str, list[PairStats]] = defaultdict(list)
+    by_source: dict[str, int] = defaultdict(int)
+    for bucket in buckets:
+        for (src, met), stats in bucket.items():
+            if (metric and met != metric) or (source and src != source):
+                continue
+            by_metric[met].append(stats)
+            by_source[src] += stats.count
+    return {name: PairStats.merge(parts) for name, parts in by_metric.items()}, dict(by_source)
