@@ -7,13 +7,17 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.cache.sketch import RELATIVE_ACCURACY, bucket_key, bucket_value, quantiles
+from analytics.cache.sketch import RELATIVE_ACCURACY, DenseSketch, bucket_key, position, position_value
 
 values = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False).filter(lambda v: v == 0 or abs(v) >= 1e-9)
 
 
 def sketch(vals) -> Counter:
     return Counter(bucket_key(v) for v in vals)
+
+
+def quantiles(counts, qs):
+    return DenseSketch.from_buckets(counts).quantiles(qs)
 
 
 @settings(max_examples=300, deadline=None)
@@ -35,7 +39,7 @@ def test_merged_sketches_equal_one_sketch_of_all_values(parts):
 
 @given(values)
 def test_bucket_representative_is_within_the_bound(v):
-    assert abs(bucket_value(bucket_key(v)) - v) <= RELATIVE_ACCURACY * abs(v) + 1e-12
+    assert abs(position_value(position(bucket_key(v))) - v) <= RELATIVE_ACCURACY * abs(v) + 1e-12
 
 
 def test_empty_sketch_has_no_quantiles():
@@ -45,8 +49,6 @@ def test_empty_sketch_has_no_quantiles():
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.lists(values, max_size=60), min_size=1, max_size=6),
        st.sampled_from([0.0, 0.5, 0.95, 0.99, 1.0]))
-def test_dense_merge_gives_the_same_quantiles_as_the_bucket_counts(parts, q):
-    from analytics.cache.sketch import DenseSketch
-
+def test_dense_merge_gives_the_same_quantiles_as_one_sketch_of_all_values(parts, q):
     dense = DenseSketch.merge([DenseSketch.from_buckets(sketch(part)) for part in parts])
     assert dense.quantiles([q]) == quantiles(sketch([v for part in parts for v in part]), [q])

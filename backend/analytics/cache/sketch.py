@@ -26,41 +26,6 @@ def bucket_key(value: float) -> str:
     return f"k{index}" if value > 0 else f"n{index}"
 
 
-def bucket_value(key: str) -> float:
-    """The representative value of a bucket: within RELATIVE_ACCURACY of everything in it."""
-    if key == "z":
-        return 0.0
-    magnitude = 2 * GAMMA ** int(key[1:]) / (GAMMA + 1)
-    return magnitude if key[0] == "k" else -magnitude
-
-
-def _order(key: str) -> tuple[int, int]:
-    if key == "z":
-        return (1, 0)
-    index = int(key[1:])
-    return (2, index) if key[0] == "k" else (0, -index)
-
-
-def quantiles(counts: Mapping[str, int], qs: Iterable[float]) -> list[float | None]:
-    """Quantiles of the values counted in `counts` (bucket key -> count), lowest rank convention:
-    the value at 0-based rank floor(q * (n - 1)) of the sorted values, within 1% relative error."""
-    total = sum(counts.values())
-    qs = list(qs)
-    if total == 0:
-        return [None for _ in qs]
-    ordered = sorted(counts.items(), key=lambda kv: _order(kv[0]))
-    out = []
-    for q in qs:
-        rank = math.floor(q * (total - 1))
-        seen = 0
-        for key, count in ordered:
-            seen += count
-            if seen > rank:
-                out.append(bucket_value(key))
-                break
-    return out
-
-
 # --- Reading: dense counts over a contiguous range of bucket positions -------------------
 # Windows merge dozens of buckets per (source, metric); adding numpy slices keeps that at a
 # few microseconds per merge instead of a Python loop over every bucket.
