@@ -74,6 +74,11 @@ def run(client: redis.Redis, channel: str, traffic: Traffic, rate: float, durati
             if n == 0:
                 break
         events = traffic.events(n, time.time() * 1000.0)
+        # ts is when the event is handed to the channel: building simulated values is the
+        # simulation's own time, not the pipeline's.
+        published_ms = time.time() * 1000.0
+        for event in events:
+            event["ts"] = published_ms
         try:
             client.publish(channel, encode(events if n > 1 else events[0]))
         except (redis.ConnectionError, redis.TimeoutError) as exc:

@@ -41,12 +41,14 @@ class Cell:
     mode: str = "gevent"  # ASYNC_MODE of the product
     batch: int = 0  # generator --batch (0 = its automatic choice)
     probe: bool = False  # run bench/rest_probe.py during the load
-    role: str = "matrix"  # matrix | baseline | async | ingest | rest | stretch
+    role: str = "matrix"  # matrix | baseline | async | ingest | rest | stretch | client
+    client: str = "raw"  # bench/clients.mjs --impl: raw (light, default) or socketio (the real client)
 
     @property
     def key(self) -> str:
         name = f"{self.kind}-{self.mode}-{self.rate}x{self.clients}"
-        return name + ("-rest" if self.probe else "") + (f"-b{self.batch}" if self.batch else "")
+        return (name + ("-rest" if self.probe else "") + (f"-b{self.batch}" if self.batch else "")
+                + ("-sio" if self.client == "socketio" else ""))
 
 
 @dataclass
@@ -163,7 +165,7 @@ def start_clients(cell: Cell, opts: Options, procs: Processes, server: Server, t
         return None
     workers = opts.client_procs or (2 if cell.clients >= 100 and cell.rate >= 10_000 else 1)
     clients = Clients(procs, server.base, cell.clients, workers, opts.run_dir, tag,
-                      max_seconds=opts.duration * 3 + opts.drain_s + 120)
+                      max_seconds=opts.duration * 3 + opts.drain_s + 120, impl=cell.client)
     record["connected"] = clients.wait_ready(timeout=60)
     record["client_procs"] = len(clients.procs_)
     if record["connected"] != cell.clients:
@@ -232,6 +234,7 @@ def summarize_clients(cell: Cell, published: int, results: list[dict]) -> dict:
     bin_ms, overflow, max_ms = 0.05, 0, 0.0
     received: list[int] = []
     out = {"duplicates": 0, "gaps": 0, "gap_events": 0, "negative_latency": 0, "disconnected": 0,
+           "scan_mismatches": 0, "protocol_errors": 0,
            "client_cpu_s": [], "client_busy": [], "client_rss_mb": [], "client_end": []}
     for res in results:
         bin_ms = res["latency"]["bin_ms"]
@@ -242,6 +245,8 @@ def summarize_clients(cell: Cell, published: int, results: list[dict]) -> dict:
         received += res["received"]
         for k in ("duplicates", "gaps", "gap_events", "negative_latency", "disconnected"):
             out[k] += res[k]
+        for k in ("scan_mismatches", "protocol_errors"):  # raw client only
+            out[k] += res.get(k, 0)
         out["client_cpu_s"].append(round(res["cpu_s"], 3))
         out["client_busy"].append(round(res["cpu_s"] / max(res["wall_s"], 1e-9), 3))
         out["client_rss_mb"].append(round(res["peak_rss_mb"], 1))

@@ -1,6 +1,6 @@
 // Load clients: N Socket.IO connections (WebSocket transport only) in one light Node process.
 //
-//   node bench/clients.mjs --url http://127.0.0.1:PORT --clients N --out result.json
+//   node bench/clients.mjs --url http://127.0.0.1:PORT --clients N --out result.json [--impl raw|socketio]
 //
 // Protocol with the orchestrator (bench/run.py), line based so it needs no extra ports:
 //   stdout "ready <n>"            every client is connected (and so joined the server's room)
@@ -8,11 +8,23 @@
 //                                 or drainS seconds pass, then write --out and exit
 //   SIGTERM / stdin EOF           write --out with what arrived so far and exit
 //
+// Two client implementations, one recorder:
+//   raw (default)  speaks Socket.IO v5 over Engine.IO v4 on a plain `ws` WebSocket: open ->
+//                  "40" (join "/") -> answer pings "2" with "3" -> read "42[event, payload]".
+//                  It takes (sequence, ts) out of each `metrics` packet with one regex pass
+//                  instead of building every event object, and scans a packet once for all
+//                  the clients that receive the same bytes, so the clients cost the shared two
+//                  cores less than the server they measure. Every SAMPLE_EVERY-th packet (and
+//                  the first ten) is also JSON-parsed and compared with the scan; any
+//                  difference is counted in `scan_mismatches` and fails the run.
+//   socketio       the real socket.io-client, JSON-parsing every event: the cross-check.
+//
 // Per event: latency = receive time (performance.timeOrigin + performance.now(), sub-ms) - ts.
 // Latencies go to a fixed histogram (0.05 ms bins), not an array: 10,000 ev/s x 100 clients
 // x 60 s is 60 M samples. Duplicates are found with a bitmap per client indexed by the
 // generator's sequence number (ids end in "-<seq>"), so memory stays small at any rate.
 import { io } from "socket.io-client";
+import WebSocket from "ws";
 import { writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 
@@ -22,6 +34,9 @@ const args = Object.fromEntries(
 const URL_ = args.url;
 const CLIENTS = Number(args.clients ?? 1);
 const OUT = args.out;
+const IMPL = args.impl ?? "raw";
+if (!["raw", "socketio"].includes(IMPL)) throw new Error(`--impl must be raw or socketio, not ${IMPL}`);
+const SAMPLE_EVERY = 64;
 const CONNECT_TIMEOUT_MS = Number(args["connect-timeout"] ?? 30) * 1000;
 const HARD_TIMEOUT_MS = Number(args["max-seconds"] ?? 3600) * 1000; // never run unbounded
 const BIN_MS = 0.05;
@@ -34,6 +49,8 @@ let negative = 0; // clock skew guard: same machine, so this should stay 0
 let events = 0;
 let packets = 0;
 let maxBatch = 0; // events in the largest `metrics` packet: shows how far the batcher coalesced
+let scanMismatches = 0; // raw client: packets where the regex scan and JSON.parse disagreed
+let protocolErrors = 0; // raw client: frames it did not understand
 const clients = [];
 const t0Wall = Date.now();
 let cpuAtReady = null;
@@ -42,34 +59,45 @@ let finished = false;
 
 const now = () => performance.timeOrigin + performance.now();
 
-function makeClient(index) {
-  const c = { index, received: 0, duplicates: 0, gaps: 0, gapEvents: 0, bits: new Uint8Array(1 << 17), connected: false, errors: 0 };
+function newClient(index) {
+  return { index, received: 0, duplicates: 0, gaps: 0, gapEvents: 0, bits: new Uint8Array(1 << 17), connected: false, errors: 0 };
+}
+
+// One event seen by client c at time t: histogram its latency, mark its sequence number.
+function record(c, t, seq, ts) {
+  let lat = t - ts;
+  if (lat < 0) { negative++; lat = 0; }
+  if (lat > maxLatency) maxLatency = lat;
+  const bin = Math.floor(lat / BIN_MS);
+  if (bin < BINS) hist[bin]++; else overflow++;
+  const byte = seq >>> 3;
+  if (byte >= c.bits.length) {
+    const grown = new Uint8Array(Math.max(c.bits.length * 2, byte + 1));
+    grown.set(c.bits);
+    c.bits = grown;
+  }
+  const mask = 1 << (seq & 7);
+  if (c.bits[byte] & mask) c.duplicates++;
+  else { c.bits[byte] |= mask; c.received++; }
+}
+
+function packetDone(n) {
+  packets++;
+  events += n;
+  if (n > maxBatch) maxBatch = n;
+  if (expected !== null) maybeDone();
+}
+
+const seqOf = (id) => Number(id.slice(id.lastIndexOf("-") + 1));
+
+function makeSocketIoClient(index) {
+  const c = newClient(index);
   const socket = io(URL_, { transports: ["websocket"], reconnection: false, forceNew: true, timeout: CONNECT_TIMEOUT_MS });
-  c.socket = socket;
+  c.close = () => socket.disconnect();
   socket.on("metrics", (batch) => {
     const t = now();
-    packets++;
-    if (batch.length > maxBatch) maxBatch = batch.length;
-    for (let i = 0; i < batch.length; i++) {
-      const ev = batch[i];
-      let lat = t - ev.ts;
-      if (lat < 0) { negative++; lat = 0; }
-      if (lat > maxLatency) maxLatency = lat;
-      const bin = Math.floor(lat / BIN_MS);
-      if (bin < BINS) hist[bin]++; else overflow++;
-      const seq = Number(ev.id.slice(ev.id.lastIndexOf("-") + 1));
-      const byte = seq >>> 3;
-      if (byte >= c.bits.length) {
-        const grown = new Uint8Array(Math.max(c.bits.length * 2, byte + 1));
-        grown.set(c.bits);
-        c.bits = grown;
-      }
-      const mask = 1 << (seq & 7);
-      if (c.bits[byte] & mask) c.duplicates++;
-      else { c.bits[byte] |= mask; c.received++; }
-    }
-    events += batch.length;
-    if (expected !== null) maybeDone();
+    for (let i = 0; i < batch.length; i++) record(c, t, seqOf(batch[i].id), batch[i].ts);
+    packetDone(batch.length);
   });
   socket.on("gap", (p) => { c.gaps++; c.gapEvents += (p && p.dropped) || 0; });
   socket.on("connect", () => { c.connected = true; checkReady(); });
@@ -77,6 +105,78 @@ function makeClient(index) {
   socket.on("disconnect", (reason) => { c.disconnectReason = reason; });
   return c;
 }
+
+// The product writes events in the schema's canonical order, id first and ts second (DESIGN.md).
+const EVENT_HEAD = /"id":"((?:[^"\\]|\\.)*)","ts":(-?[0-9.eE+-]+)/g;
+const METRICS_PREFIX = '42["metrics",';
+const GAP_PREFIX = '42["gap",';
+
+// Every client of a room gets the same bytes: a packet is scanned once and its (seq, ts) pairs
+// are reused by the clients that receive the identical frame after it (Buffer.equals is a
+// memcmp). Each client still records its own receive time, latency and sequence bitmap.
+const recentScans = []; // [{ bytes, pairs }], newest first
+const RECENT_SCANS = 4;
+
+function scanMetrics(text) {
+  EVENT_HEAD.lastIndex = METRICS_PREFIX.length;
+  const check = packets < 10 || packets % SAMPLE_EVERY === 0;
+  const pairs = [];
+  let m;
+  while ((m = EVENT_HEAD.exec(text)) !== null) pairs.push(seqOf(m[1]), Number(m[2]));
+  if (check) {
+    const batch = JSON.parse(text.slice(2))[1];
+    const same = batch.length * 2 === pairs.length
+      && batch.every((e, i) => seqOf(e.id) === pairs[2 * i] && e.ts === pairs[2 * i + 1]);
+    if (!same) scanMismatches++;
+  }
+  return pairs;
+}
+
+function onMetrics(c, t, bytes) {
+  let pairs = null;
+  for (const scan of recentScans) {
+    if (scan.bytes.length === bytes.length && scan.bytes.equals(bytes)) { pairs = scan.pairs; break; }
+  }
+  if (pairs === null) {
+    pairs = scanMetrics(bytes.toString());
+    recentScans.unshift({ bytes, pairs });
+    if (recentScans.length > RECENT_SCANS) recentScans.pop();
+  }
+  for (let i = 0; i < pairs.length; i += 2) record(c, t, pairs[i], pairs[i + 1]);
+  packetDone(pairs.length / 2);
+}
+
+const METRICS_HEAD = Buffer.from(METRICS_PREFIX);
+
+function makeRawClient(index) {
+  const c = newClient(index);
+  const url = URL_.replace(/^http/, "ws") + "/socket.io/?EIO=4&transport=websocket";
+  const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: CONNECT_TIMEOUT_MS });
+  c.close = () => ws.close();
+  const fail = (message) => { if (!c.connected && !c.errors) { c.errors++; c.lastError = message; checkReady(); } };
+  ws.on("message", (data) => {
+    const t = now();
+    if (data.length > METRICS_HEAD.length && data.compare(METRICS_HEAD, 0, METRICS_HEAD.length, 0, METRICS_HEAD.length) === 0) {
+      onMetrics(c, t, data);
+      return;
+    }
+    const text = data.toString();
+    if (text === "2") ws.send("3"); // Engine.IO ping -> pong
+    else if (text.startsWith(GAP_PREFIX)) {
+      c.gaps++;
+      c.gapEvents += JSON.parse(text.slice(2))[1].dropped || 0;
+    } else if (text[0] === "0") ws.send("40"); // Engine.IO open -> Socket.IO CONNECT to "/"
+    else if (text.startsWith("40")) { c.connected = true; checkReady(); }
+    else if (text.startsWith("44")) fail(`connect_error ${text.slice(2)}`);
+    else if (text === "1" || text === "41") c.disconnectReason = "server close";
+    else protocolErrors++;
+  });
+  ws.on("error", (err) => fail(String(err && err.message)));
+  ws.on("close", () => { if (c.connected && !c.disconnectReason) c.disconnectReason = "transport close"; fail("closed before connect"); });
+  return c;
+}
+
+const makeClient = IMPL === "raw" ? makeRawClient : makeSocketIoClient;
 
 let readySent = false;
 function checkReady() {
@@ -118,13 +218,16 @@ function finish(reason) {
     events_seen: events,
     packets,
     max_batch: maxBatch,
+    impl: IMPL,
+    scan_mismatches: scanMismatches,
+    protocol_errors: protocolErrors,
     negative_latency: negative,
     latency: { bin_ms: BIN_MS, bins: sparse, overflow, max_ms: maxLatency },
     cpu_s: (cpu.user + cpu.system) / 1e6,
     wall_s: wall,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
   };
-  for (const c of clients) c.socket.disconnect();
+  for (const c of clients) c.close();
   if (OUT) writeFileSync(OUT, JSON.stringify(result));
   process.stdout.write(`done ${reason}\n`);
   setTimeout(() => process.exit(0), 50);

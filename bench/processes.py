@@ -251,7 +251,7 @@ class Clients:
     """One or two Node processes running bench/clients.mjs, sharing the clients between them."""
 
     def __init__(self, procs: Processes, url: str, clients: int, workers: int, run_dir: Path, tag: str,
-                 max_seconds: float):
+                 max_seconds: float, impl: str = "raw"):
         self.procs = procs
         self.outs: list[Path] = []
         self.procs_: list[subprocess.Popen] = []
@@ -262,7 +262,7 @@ class Clients:
             self.outs.append(out)
             self.procs_.append(procs.start(
                 ["node", str(BENCH / "clients.mjs"), "--url", url, "--clients", str(n), "--out", str(out),
-                 "--max-seconds", str(int(max_seconds))],
+                 "--max-seconds", str(int(max_seconds)), "--impl", impl],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(run_dir / f"{tag}.clients{i}.log", "wb"),
                 cwd=BENCH, text=True, bufsize=1))
 

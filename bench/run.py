@@ -40,6 +40,7 @@ def matrix(profile: str) -> list[Cell]:
     after the product cell they compare to, so both see the same machine state."""
     if profile == "smoke":
         return [Cell(100, 2), Cell(100, 2, kind="naive", role="baseline"), Cell(1000, 10),
+                Cell(1000, 10, client="socketio", role="client"),
                 Cell(20_000, 0, batch=500, role="ingest"), Cell(1000, 0, probe=True, role="rest")]
     cells: list[Cell] = []
     baselines = {(100, 10), (1000, 100), (10_000, 100)}
@@ -50,6 +51,9 @@ def matrix(profile: str) -> list[Cell]:
                 cells.append(Cell(rate, clients, kind="naive", role="baseline"))
             if (rate, clients) in {(1000, 100), (10_000, 100)}:
                 cells.append(Cell(rate, clients, mode="threading", role="async"))
+    # The same cells with the real socket.io-client: shows what the light client changes.
+    cells.append(Cell(100, 10, client="socketio", role="client"))
+    cells.append(Cell(1000, 100, client="socketio", role="client"))
     cells.append(Cell(20_000, 100, role="stretch"))
     cells.append(Cell(100_000, 0, batch=500, role="ingest"))
     cells.append(Cell(10_000, 0, probe=True, role="rest"))
@@ -172,6 +176,9 @@ def complete(runs: list[dict], cells: list[Cell], repeat: int) -> list[str]:
                 problems.append(f"{cell.key}: zero deliveries")
             if cell.clients and r.get("p99_ms") is None:
                 problems.append(f"{cell.key}: no latency figures")
+            if r.get("scan_mismatches") or r.get("protocol_errors"):
+                problems.append(f"{cell.key}: the raw client misread {r.get('scan_mismatches')} sampled packet(s) "
+                                f"and {r.get('protocol_errors')} frame(s): its figures cannot be trusted")
             if r.get("backend_cpu_s") is None:
                 problems.append(f"{cell.key}: no backend CPU figure")
             if cell.kind == "product" and r.get("accepted") is None:
@@ -193,13 +200,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="seconds of publishing per cell (overrides the profile)")
     parser.add_argument("--repeat", type=int, help="runs per cell; medians are reported (3 full, 1 otherwise)")
     parser.add_argument("--only", default="", help="comma-separated roles to run: matrix,baseline,async,"
-                        "stretch,ingest,rest (default all)")
+                        "client,stretch,ingest,rest (default all)")
     parser.add_argument("--cells", default="", help="comma-separated substrings of cell keys to run, e.g. "
                         "product-gevent-10000x100")
     parser.add_argument("--profile", dest="profile_backend", action="store_true",
                         help="sample the product backend with py-spy (writes runs/<cell>.pyspy.txt; "
                         "pip install py-spy into .venv)")
     parser.add_argument("--client-procs", type=int, default=0, help="Node processes for the clients (0 = auto)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a backend setting for every product server, e.g. --set SEND_BUDGET=5000 "
+                        "(to measure a lever; repeatable)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.{json,md} and latency.png go")
     args = parser.parse_args()
     args.profile = args.profile or "full"
@@ -258,7 +268,8 @@ def main() -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     opts = Options(duration=args.duration, drain_s=max(3.0, min(15.0, args.duration * 0.25)), run_dir=run_dir,
                    probe_requests=20 if args.profile == "smoke" else 300, client_procs=args.client_procs,
-                   prefill_events=3600 if args.profile == "smoke" else 36_000, profile=args.profile_backend)
+                   prefill_events=3600 if args.profile == "smoke" else 36_000, profile=args.profile_backend,
+                   extra_settings=dict(kv.split("=", 1) for kv in args.set))
     # SIGTERM (e.g. from make or CI) unwinds like Ctrl-C so every child is stopped.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     info = machine_info()

@@ -6,6 +6,7 @@ import threading
 import time
 
 import orjson
+import pytest
 
 from analytics.factory import socketio
 from analytics.sockets.fanout import Fanout, _packet
@@ -64,6 +65,26 @@ def test_batcher_sends_a_quiet_event_at_once_and_coalesces_a_burst():
 def test_batcher_gap_follows_the_send_budget():
     assert run_batcher(batch_ms=20, clients=10)[0].gap() == 10 / 1000
     assert run_batcher(batch_ms=20, clients=100)[0].gap() == 0.02  # capped at BATCH_MS
+
+
+def test_a_heavy_stream_stretches_the_gap_and_a_quiet_one_lets_it_go_back():
+    from analytics.stream.batcher import DELIVERY_KNEE, RATE_WINDOW_S
+
+    batcher = run_batcher(batch_ms=1000, clients=10)[0]  # gap 10 ms at any rate under the knee
+    per_window = DELIVERY_KNEE // 10 * RATE_WINDOW_S  # events in one window at the knee's rate
+    batcher.add([{"n": i} for i in range(int(per_window) // 2)])  # half the knee's rate
+    time.sleep(RATE_WINDOW_S)
+    batcher.add([])
+    assert 0 < batcher.rate < DELIVERY_KNEE / 10 and batcher.gap() == 10 / 1000
+    batcher.add([{"n": i} for i in range(int(per_window) * 4)])  # four times the knee's rate
+    time.sleep(RATE_WINDOW_S)
+    batcher.add([])
+    assert batcher.rate > 2 * DELIVERY_KNEE / 10  # four times, less any stall of the test machine
+    # The budget fell in proportion to the load: the gap is 10 ms times the load over the knee.
+    assert batcher.gap() == pytest.approx(0.01 * batcher.rate * 10 / DELIVERY_KNEE)
+    time.sleep(2.5 * RATE_WINDOW_S)  # the stream stopped: the estimate goes stale
+    assert batcher.gap() == 10 / 1000
+    batcher.stop()
 
 
 class StalledSocket:

@@ -61,20 +61,25 @@ class Fanout:
             for start in range(0, len(events), MAX_PACKET_EVENTS):
                 chunk = events[start:start + MAX_PACKET_EVENTS]
                 pkt = _packet("metrics", orjson.dumps(chunk), events=len(chunk))
-                for eio_sid in sids:
-                    self.queue(eio_sid, pkt)
+                # Counted once per packet, not per client: the counters' lock is per call.
+                queued = sum(self.queue(eio_sid, pkt, count=False) for eio_sid in sids)
+                counters.EMITS.inc(queued)
+                counters.DELIVERIES.inc(queued * len(chunk))
 
-    def queue(self, eio_sid: str, pkt: eio_packet.Packet) -> None:
+    def queue(self, eio_sid: str, pkt: eio_packet.Packet, count: bool = True) -> bool:
+        """Queue one packet to one client (never blocks); False when the client is gone."""
         sock = self.server.eio.sockets.get(eio_sid)
         if sock is None or sock.closed:
-            return
+            return False
         if sock.queue.qsize() >= self.backlog:
             dropped = self._drop_oldest(sock.queue)
             if dropped:
                 sock.send(gap_packet(dropped))
         sock.send(pkt)
-        counters.EMITS.inc()
-        counters.DELIVERIES.inc(pkt.analytics_events)
+        if count:
+            counters.EMITS.inc()
+            counters.DELIVERIES.inc(pkt.analytics_events)
+        return True
 
     def _drop_oldest(self, queue) -> int:
         """Drop `metrics`/`gap` packets from the head until half the backlog is free; keep
