@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 
-from analytics.cache.sketch import DenseSketch, bucket_key
+from analytics.cache.sketch import DenseSketch, bucket_key, position
 
 SECOND_TTL = 3600 + 600
 MINUTE_TTL = 86400 + 3600
@@ -144,18 +144,46 @@ class PairStats:
         }
 
 
+_STATS = ("c", "s", "lo", "hi")
+# Hash field -> ((source, metric), stat, sketch position or None). The same few thousand field
+# names come back on every read of the live minute, so each is decoded and split only once.
+_fields: dict[bytes, tuple] = {}
+MAX_CACHED_FIELDS = 200_000
+
+
+def _field(raw_field: bytes) -> tuple:
+    known = _fields.get(raw_field)
+    if known is not None:
+        return known
+    parts = raw_field.decode().split("|", 2)
+    if len(parts) != 3:  # the version field `_v`
+        known = (None, None, None)
+    else:
+        known = ((parts[0], parts[1]), parts[2], None if parts[2] in _STATS else position(parts[2]))
+    if len(_fields) < MAX_CACHED_FIELDS:  # bounded however many names producers invent
+        _fields[raw_field] = known
+    return known
+
+
 def parse_bucket(raw: dict[bytes, bytes]) -> dict[tuple[str, str], PairStats]:
     """A bucket hash as read from Redis -> (source, metric) -> PairStats."""
-    fields: dict[tuple[str, str], dict[str, bytes]] = defaultdict(dict)
+    stats: dict[tuple[str, str], dict[str, bytes]] = {}
+    sketches: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
     for raw_field, raw_value in raw.items():
-        parts = raw_field.decode().split("|", 2)
-        if len(parts) == 3:  # skips the version field `_v`
-            fields[(parts[0], parts[1])][parts[2]] = raw_value
+        pair, stat, pos = _field(raw_field)
+        if pair is None:
+            continue
+        if pos is None:
+            stats.setdefault(pair, {})[stat] = raw_value
+        else:
+            positions, counts = sketches.setdefault(pair, ([], []))
+            positions.append(pos)
+            counts.append(int(raw_value))
     out = {}
-    for pair, stats in fields.items():
-        sketch = {k: int(v) for k, v in stats.items() if k not in ("c", "s", "lo", "hi")}
-        out[pair] = PairStats(int(stats.get("c", 0)), float(stats.get("s", 0.0)), float(stats.get("lo", math.inf)),
-                              float(stats.get("hi", -math.inf)), DenseSketch.from_buckets(sketch))
+    for pair in stats.keys() | sketches.keys():
+        st = stats.get(pair, {})
+        out[pair] = PairStats(int(st.get("c", 0)), float(st.get("s", 0.0)), float(st.get("lo", math.inf)),
+                              float(st.get("hi", -math.inf)), DenseSketch.from_positions(*sketches.get(pair, ([], []))))
     return out
 
 

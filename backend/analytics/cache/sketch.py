@@ -61,16 +61,19 @@ class DenseSketch:
 
     @classmethod
     def from_buckets(cls, buckets: Mapping[str, int]) -> DenseSketch:
+        return cls.from_positions([position(k) for k in buckets], list(buckets.values()))
+
+    @classmethod
+    def from_positions(cls, positions: list[int], counts: list[int]) -> DenseSketch:
+        """From bucket positions and their counts (each position once)."""
         import numpy as np
 
-        if not buckets:
+        if not positions:
             return cls(0, np.zeros(0, dtype=np.int64))
-        positions = {position(k): n for k, n in buckets.items()}
         lo, hi = min(positions), max(positions)
-        counts = np.zeros(hi - lo + 1, dtype=np.int64)
-        for pos, n in positions.items():
-            counts[pos - lo] += n
-        return cls(lo, counts)
+        dense = np.zeros(hi - lo + 1, dtype=np.int64)
+        dense[np.asarray(positions, dtype=np.int64) - lo] = counts
+        return cls(lo, dense)
 
     @classmethod
     def merge(cls, sketches: list[DenseSketch]) -> DenseSketch:
