@@ -25,6 +25,7 @@ from processes import (
     Redis,
     RssSampler,
     Server,
+    _readline,
     cpu_seconds,
     get_json,
     machine_cpu,
@@ -37,7 +38,8 @@ from processes import (
 class Cell:
     rate: int
     clients: int
-    kind: str = "product"  # or "naive": bench/naive_server.py, one emit per event
+    kind: str = "product"  # or "naive": bench/naive_server.py, one emit per event; or "floor":
+    # bench/hop_floor.py, a bare Redis subscriber and no server (what any subscriber pays)
     mode: str = "gevent"  # ASYNC_MODE of the product
     batch: int = 0  # generator --batch (0 = its automatic choice)
     probe: bool = False  # run bench/rest_probe.py during the load
@@ -46,6 +48,8 @@ class Cell:
 
     @property
     def key(self) -> str:
+        if self.kind == "floor":
+            return f"floor-{self.rate}"
         name = f"{self.kind}-{self.mode}-{self.rate}x{self.clients}"
         return (name + ("-rest" if self.probe else "") + (f"-b{self.batch}" if self.batch else "")
                 + ("-sio" if self.client == "socketio" else ""))
@@ -66,6 +70,8 @@ class Options:
 def run_cell(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str) -> dict:
     """Run one cell once; returns a flat record of everything measured (see README)."""
     redis.flush()
+    if cell.kind == "floor":
+        return run_floor(cell, opts, redis, procs, tag)
     settings = dict(opts.extra_settings)
     if cell.kind == "product":
         settings["ASYNC_MODE"] = cell.mode
@@ -121,6 +127,29 @@ def run_cell(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str
                 procs.stop(proc)
         log = server.stop()
     finish_record(cell, record, log)
+    return record
+
+
+def run_floor(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str) -> dict:
+    """The same publisher into a bare subscriber (bench/hop_floor.py): the latency floor."""
+    out = opts.run_dir / f"{tag}.floor.json"
+    out.unlink(missing_ok=True)
+    sub = procs.start([PYTHON, str(BENCH / "hop_floor.py"), "--redis", redis.url, "--out", str(out)],
+                      stdout=subprocess.PIPE, stderr=open(opts.run_dir / f"{tag}.floor.log", "wb"), text=True)
+    record: dict = {"cell": cell.key, **asdict(cell), "duration_s": opts.duration, "tag": tag, "notes": []}
+    try:
+        if _readline(sub, 30) != "ready":
+            raise RuntimeError("hop_floor.py did not subscribe")
+        gen = run_generator(procs, redis.url, cell.rate, opts.duration, cell.batch,
+                            opts.run_dir / f"{tag}.generator.log", timeout=opts.duration * 3 + 60)
+        time.sleep(0.5)  # the last event's hop
+    finally:
+        procs.stop(sub)
+    result = json.loads(out.read_text())
+    lat = result["latency"]
+    record.update(published=gen["published"], generator_cpu_s=round(gen["cpu_s"], 3), expected=gen["published"],
+                  delivered=result["events"], lost=gen["published"] - result["events"], server_alive=True,
+                  backend_cpu_s=0.0, **latency_stats(dict(lat["bins"]), lat["bin_ms"], 0, lat["max_ms"]))
     return record
 
 

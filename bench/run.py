@@ -39,10 +39,11 @@ def matrix(profile: str) -> list[Cell]:
     """The cells of a profile, in the order they run within one repeat. Baselines run right
     after the product cell they compare to, so both see the same machine state."""
     if profile == "smoke":
-        return [Cell(100, 2), Cell(100, 2, kind="naive", role="baseline"), Cell(1000, 10),
+        return [Cell(100, 1, kind="floor", role="floor"), Cell(100, 2), Cell(100, 2, kind="naive", role="baseline"),
+                Cell(1000, 10),
                 Cell(1000, 10, client="socketio", role="client"),
                 Cell(20_000, 0, batch=500, role="ingest"), Cell(1000, 0, probe=True, role="rest")]
-    cells: list[Cell] = []
+    cells: list[Cell] = [Cell(100, 1, kind="floor", role="floor")]
     baselines = {(100, 10), (1000, 100), (10_000, 100)}
     for rate in (100, 1000, 10_000):
         for clients in (1, 10, 100):
@@ -136,7 +137,7 @@ def ratios(runs: list[dict]) -> list[dict]:
     out = []
     pairs: dict[tuple, dict[int, dict]] = {}
     for run in runs:
-        if run["mode"] != "gevent":
+        if run["mode"] != "gevent" or run["role"] in ("client", "floor"):
             continue
         pairs.setdefault((run["rate"], run["clients"]), {}).setdefault(run["repeat"], {})[run["kind"]] = run
     for (rate, clients), by_repeat in sorted(pairs.items()):
@@ -199,8 +200,8 @@ def parse_args() -> argparse.Namespace:
                          help="tiny matrix, ~15-20 s: checks results are complete, never timings")
     parser.add_argument("--duration", type=float, help="seconds of publishing per cell (overrides the profile)")
     parser.add_argument("--repeat", type=int, help="runs per cell; medians are reported (3 full, 1 otherwise)")
-    parser.add_argument("--only", default="", help="comma-separated roles to run: matrix,baseline,async,"
-                        "client,stretch,ingest,rest (default all)")
+    parser.add_argument("--only", default="", help="comma-separated roles to run: floor,matrix,baseline,"
+                        "async,client,stretch,ingest,rest (default all)")
     parser.add_argument("--cells", default="", help="comma-separated substrings of cell keys to run, e.g. "
                         "product-gevent-10000x100")
     parser.add_argument("--profile", dest="profile_backend", action="store_true",
