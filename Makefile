@@ -43,6 +43,7 @@ test: install lint test-backend test-frontend e2e bench-smoke
 
 lint: install
 	$(VENV)/bin/ruff check backend
+	$(VENV)/bin/ruff check --config backend/ruff.toml bench
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 	$(VENV)/bin/hadolint backend/Dockerfile frontend/Dockerfile
 	docker-compose -f docker-compose.yml config -q
