@@ -8,7 +8,7 @@ def write_events(runtime, events: list[dict]) -> None:
     """Write events through the real cache path (one pipeline), as the cache writer does."""
     from analytics.stream.cache_writer import CacheWriter
 
-    writer = CacheWriter(runtime.redis, runtime.recent, runtime.aggregates, wake=None, sleep=None)
+    writer = CacheWriter(runtime.redis, runtime.recent, runtime.aggregates, wake=None, sleep=lambda _s: None)
     writer.write(events)
 
 

@@ -110,3 +110,25 @@ def test_bucket_merge_equals_direct_computation(runtime, parts, window):
         assert got["min"] == min(vals) and got["max"] == max(vals)
         exact_p99 = sorted(vals)[math.floor(0.99 * (len(vals) - 1))]
         assert abs(got["p99"] - exact_p99) <= 0.01 * abs(exact_p99) + 1e-9
+
+
+@given(st.lists(st.tuples(st.integers(0, 150), st.sampled_from(["web", "api"]),
+                          st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)), max_size=60),
+       st.integers(1, 59))
+def test_a_batch_prepared_in_chunks_makes_the_same_updates_as_in_one_piece(rows, cut):
+    from analytics.cache.aggregates import bucket_updates, merge_updates
+
+    events = [event("latency_ms", v, src, ts=(NOW - age) * 1000) for age, src, v in rows]
+    whole = bucket_updates(events)
+    chunked: dict = {}
+    for start in range(0, len(events), cut):
+        merge_updates(chunked, bucket_updates(events[start:start + cut]))
+
+    assert whole.keys() == chunked.keys()
+    for suffix, pairs in whole.items():
+        assert pairs.keys() == chunked[suffix].keys()
+        for pair, one in pairs.items():
+            other = chunked[suffix][pair]
+            assert (one.count, one.low, one.high, dict(one.sketch)) == (other.count, other.low, other.high,
+                                                                       dict(other.sketch))
+            assert math.isclose(one.total, other.total, rel_tol=1e-9, abs_tol=1e-6)  # addition order differs

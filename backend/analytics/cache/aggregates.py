@@ -96,6 +96,14 @@ def bucket_updates(events: list[dict]) -> dict[str, dict[str, Stats]]:
     return out
 
 
+def merge_updates(total: dict[str, dict[str, Stats]], part: dict[str, dict[str, Stats]]) -> None:
+    """Fold one chunk's bucket updates into `total` (a batch prepared in several chunks)."""
+    for suffix, pairs in part.items():
+        into = total.setdefault(suffix, defaultdict(Stats))
+        for pair, stats in pairs.items():
+            into[pair].merge(stats)
+
+
 _VERSION_PREFIX = os.urandom(6).hex()
 _versions = itertools.count()
 
@@ -219,11 +227,15 @@ class Aggregates:
         self._merged: dict[tuple, tuple[dict[str, PairStats], dict[str, int]]] = {}
 
     def queue_writes(self, pipe, events: list[dict]) -> None:
-        """Add this batch's bucket updates to `pipe` (the caller's one pipeline per batch).
-        SCRIPT LOAD rides in the same pipeline, so a restarted Redis never answers NOSCRIPT and no
-        extra round trip asks whether the script is there."""
+        """Add this batch's bucket updates to `pipe` (the caller's one pipeline per batch)."""
+        self.queue_updates(pipe, bucket_updates(events))
+
+    def queue_updates(self, pipe, updates: dict[str, dict[str, Stats]]) -> None:
+        """Add pre-aggregated bucket updates to `pipe`: one script call per bucket, whatever the
+        number of events behind it. SCRIPT LOAD rides in the same pipeline, so a restarted Redis
+        never answers NOSCRIPT and no extra round trip asks whether the script is there."""
         pipe.script_load(APPLY_BUCKET_LUA)
-        for suffix, pairs in bucket_updates(events).items():
+        for suffix, pairs in updates.items():
             ttl = SECOND_TTL if suffix[0] == "s" else MINUTE_TTL
             pipe.evalsha(self._sha, 1, f"{self.prefix}:{suffix}", *_script_args(ttl, pairs))
 
