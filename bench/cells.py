@@ -149,7 +149,8 @@ def run_floor(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: st
     lat = result["latency"]
     record.update(published=gen["published"], generator_cpu_s=round(gen["cpu_s"], 3), expected=gen["published"],
                   delivered=result["events"], lost=gen["published"] - result["events"], server_alive=True,
-                  backend_cpu_s=0.0, **latency_stats(dict(lat["bins"]), lat["bin_ms"], 0, lat["max_ms"]))
+                  backend_cpu_s=0.0, exact=result["events"] == gen["published"],
+                  **latency_stats(dict(lat["bins"]), lat["bin_ms"], 0, lat["max_ms"]))
     return record
 
 

@@ -92,7 +92,9 @@ def markdown(result: dict) -> str:
            f"median of {result['repeat']})", "",
            f"{m['date']} on {m['nproc']} x {m['cpu_model']}; Python {m['python']}, Node {m['node']}, "
            f"redis {m['redis']}. Load average {m['loadavg_start'][0]:.2f} at start, {m['loadavg_end'][0]:.2f} at end; "
-           f"took {m['elapsed_s']:.0f} s. Socket.IO Origin check: {m.get('origin_check')}.", "",
+           f"took {m['elapsed_s']:.0f} s. Socket.IO Origin check: {m.get('origin_check')}."
+           + (f" Code: commit {m['commit']}{' with local changes' if m.get('tree_modified') else ''}."
+              if m.get("commit") else ""), "",
            "## Budget (DESIGN.md)", "",
            "| line | budget | product | naive per-event baseline (same run) | met | note |",
            "|---|---|---|---|---|---|"]

@@ -73,7 +73,11 @@ def machine_info() -> dict:
     return {"nproc": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
             "node": cmd("node", "--version"), "redis": cmd("redis-server", "--version").split(" v=")[-1].split()[0],
             "kernel": platform.release(), "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "loadavg_start": os.getloadavg()}
+            "loadavg_start": os.getloadavg(),
+            # The code measured: the commit, and whether the working tree differed from it.
+            "commit": cmd("git", "-C", str(Path(__file__).parent.parent), "rev-parse", "--short", "HEAD"),
+            "tree_modified": bool(cmd("git", "-C", str(Path(__file__).parent.parent), "status", "--porcelain", "--",
+                                      "backend", "bench"))}
 
 
 def medians(runs: list[dict]) -> list[dict]:
