@@ -217,6 +217,7 @@ def parse_args() -> argparse.Namespace:
                         "(to measure a lever; repeatable)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.{json,md} and latency.png go")
     args = parser.parse_args()
+    args.out = args.out.resolve()  # the Node clients run in bench/: a relative path would point elsewhere
     args.profile = args.profile or "full"
     args.duration = args.duration or {"full": 60.0, "quick": 4.0, "smoke": 1.5}[args.profile]
     args.repeat = args.repeat or (3 if args.profile == "full" else 1)
