@@ -221,8 +221,9 @@ def parse_args() -> argparse.Namespace:
     args.profile = args.profile or "full"
     args.duration = args.duration or {"full": 60.0, "quick": 4.0, "smoke": 1.5}[args.profile]
     args.repeat = args.repeat or (3 if args.profile == "full" else 1)
-    if args.profile == "smoke" and args.out == RESULTS:
-        args.out = RESULTS / "runs" / "smoke"  # `make test` must not overwrite the committed results
+    if args.profile in ("smoke", "quick") and args.out == RESULTS:
+        # Only a full run replaces the committed results: `make test` and `make bench-quick` never do.
+        args.out = RESULTS / "runs" / args.profile
     return args
 
 
