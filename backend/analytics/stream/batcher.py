@@ -99,9 +99,9 @@ class Batcher:
     def gap(self) -> float:
         """Least time between two deliveries, in seconds (see the module docstring)."""
         clients = self.clients()
-        if time.monotonic() - self._counted_since > 2 * RATE_WINDOW_S:
-            self.rate = 0.0  # nothing arrived for a while: the last estimate is stale
-        load = max(1.0, self.rate * clients / DELIVERY_KNEE)
+        # Nothing arrived for a while: the last estimate is stale, the stream is quiet.
+        stale = time.monotonic() - self._counted_since > 2 * RATE_WINDOW_S
+        load = 1.0 if stale else max(1.0, self.rate * clients / DELIVERY_KNEE)
         return min(self.max_gap, clients * load / self.send_budget)
 
     def stop(self) -> None:
