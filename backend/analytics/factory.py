@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import redis
-from flask import Flask
+from flask import Flask, g
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_socketio import SocketIO
@@ -67,6 +68,18 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     app.extensions["analytics"] = runtime
 
     errors.register_error_handlers(app)
+
+    # Server-Timing: the time spent in the app, so a slow response can be told apart from a
+    # slow network or a busy client (browsers' dev tools show it; the benchmark records it).
+    @app.before_request
+    def start_timer():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def server_timing(response):
+        if "started" in g:
+            response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - g.started) * 1000:.2f}"
+        return response
     limiter.init_app(app)
     app.config["RATELIMIT_HEADERS_ENABLED"] = True
     for bp in (metrics.bp, events.bp, openapi.bp):

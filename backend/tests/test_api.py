@@ -66,6 +66,21 @@ def test_aggregate_has_the_contract_shape(client, runtime):
     assert body["metrics"]["orders"]["avg"] == 20.0 and body["total"]["count"] == 2
 
 
+def test_aggregate_sees_a_bucket_change_with_the_same_fields(client, runtime):
+    # The second write changes values but no field names: the parse must not reuse old values.
+    write_events(runtime, [event("orders", 10.0)])
+    assert client.get("/api/metrics/aggregate?window=60").json["metrics"]["orders"]["count"] == 1
+    write_events(runtime, [event("orders", 10.0)])
+    body = client.get("/api/metrics/aggregate?window=60").json
+    assert body["metrics"]["orders"]["count"] == 2 and body["metrics"]["orders"]["sum"] == 20.0
+
+
+def test_api_responses_carry_server_timing(client):
+    header = client.get("/api/metrics/recent").headers["Server-Timing"]
+    name, _, duration = header.partition(";dur=")
+    assert name == "app" and float(duration) >= 0
+
+
 @pytest.mark.parametrize("query", ["window=0", "window=86401", "window=x", "window=-1", "metric=a|b"])
 def test_aggregate_rejects_bad_parameters(client, query):
     response = client.get(f"/api/metrics/aggregate?{query}")

@@ -8,9 +8,11 @@ while a one-hour window costs ~60 reads, not 3600. State lives only in Redis: ev
 answers the same and a restart loses nothing.
 
 Reading: every write sets the bucket's version field `_v` to a token never used before (so a
-bucket lost with a Redis restart and written anew cannot look unchanged); a process keeps the parsed form of
-buckets it has read (bounded LRU) and re-reads a bucket only when its version moved, so a
-one-hour window costs one small version check per bucket plus a parse of the live minute.
+bucket lost with a Redis restart and written anew cannot look unchanged); a process keeps the
+parsed form of buckets it has read (bounded LRU). A window is one script call: it is given the
+versions this process holds and returns only the buckets whose version moved, so a one-hour
+window costs one round trip and a parse of the live minute. The merges of the closed minutes
+and of the old edge's seconds are kept too, so a request merges three parts, not ~120 buckets.
 """
 from __future__ import annotations
 
@@ -53,6 +55,19 @@ end
 redis.call('HSET', key, '_v', ARGV[2])
 redis.call('EXPIRE', key, ARGV[1])
 return 1
+"""
+
+# Reads a window's buckets in one round trip. ARGV[i] is the version of KEYS[i] the caller has
+# parsed already ('' if none). Per key: 0 = no such bucket, 1 = unchanged, else its HGETALL.
+READ_BUCKETS_LUA = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HGET', key, '_v')
+  if not v then out[i] = 0
+  elseif v == ARGV[i] then out[i] = 1
+  else out[i] = redis.call('HGETALL', key) end
+end
+return out
 """
 
 
@@ -173,26 +188,74 @@ def _field(raw_field: bytes) -> tuple:
     return known
 
 
-def parse_bucket(raw: dict[bytes, bytes]) -> dict[tuple[str, str], PairStats]:
-    """A bucket hash as read from Redis -> (source, metric) -> PairStats."""
-    stats: dict[tuple[str, str], dict[str, bytes]] = {}
-    sketches: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
-    for raw_field, raw_value in raw.items():
-        pair, stat, pos = _field(raw_field)
-        if pair is None:
-            continue
-        if pos is None:
-            stats.setdefault(pair, {})[stat] = raw_value
-        else:
-            positions, counts = sketches.setdefault(pair, ([], []))
-            positions.append(pos)
-            counts.append(int(raw_value))
-    out = {}
-    for pair in stats.keys() | sketches.keys():
-        st = stats.get(pair, {})
-        out[pair] = PairStats(int(st.get("c", 0)), float(st.get("s", 0.0)), float(st.get("lo", math.inf)),
-                              float(st.get("hi", -math.inf)), DenseSketch.from_positions(*sketches.get(pair, ([], []))))
-    return out
+class _Layout:
+    """Where each (source, metric)'s figures sit in a bucket's HGETALL reply. A bucket keeps its
+    field order from one write to the next (new fields are rare after its first seconds), so the
+    live minute, re-read on every request, is parsed with numpy slices instead of a Python loop
+    over its ~1,000 fields."""
+
+    def __init__(self, fields: tuple[bytes, ...]):
+        import numpy as np
+
+        self.stats: list[tuple[tuple[str, str], str, int]] = []  # (pair, stat, value index)
+        sketch: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
+        for i, raw_field in enumerate(fields):
+            pair, stat, pos = _field(raw_field)
+            if pair is None:
+                continue
+            if pos is None:
+                self.stats.append((pair, stat, i))
+            else:
+                indexes, positions = sketch.setdefault(pair, ([], []))
+                indexes.append(i)
+                positions.append(pos)
+        self.pairs = list(dict.fromkeys([p for p, _, _ in self.stats] + list(sketch)))
+        self.sketch_index = np.asarray([i for indexes, _ in sketch.values() for i in indexes], dtype=np.intp)
+        self.sketches: dict[tuple[str, str], tuple[int, int, int, object]] = {}  # pair -> lo, size, start, rel
+        start = 0
+        for pair, (indexes, positions) in sketch.items():
+            lo = min(positions)
+            rel = np.asarray(positions, dtype=np.intp) - lo
+            self.sketches[pair] = (lo, int(rel.max()) + 1, start, rel)
+            start += len(indexes)
+
+    def parse(self, values: list[bytes]) -> dict[tuple[str, str], PairStats]:
+        import numpy as np
+
+        counts = np.fromiter(map(int, (values[i] for i in self.sketch_index)), dtype=np.int64,
+                             count=len(self.sketch_index))
+        stats: dict[tuple[str, str], dict[str, bytes]] = {}
+        for pair, stat, i in self.stats:
+            stats.setdefault(pair, {})[stat] = values[i]
+        out = {}
+        for pair in self.pairs:
+            st = stats.get(pair, {})
+            if pair in self.sketches:
+                lo, size, start, rel = self.sketches[pair]
+                dense = np.zeros(size, dtype=np.int64)
+                dense[rel] = counts[start:start + len(rel)]
+                sketch = DenseSketch(lo, dense)
+            else:
+                sketch = DenseSketch.from_positions([], [])
+            out[pair] = PairStats(int(st.get("c", 0)), float(st.get("s", 0.0)), float(st.get("lo", math.inf)),
+                                  float(st.get("hi", -math.inf)), sketch)
+        return out
+
+
+_layouts: dict[tuple[bytes, ...], _Layout] = {}
+MAX_CACHED_LAYOUTS = 64
+
+
+def parse_bucket(raw: list[bytes]) -> dict[tuple[str, str], PairStats]:
+    """A bucket hash as HGETALL's flat [field, value, ...] reply -> (source, metric) -> PairStats."""
+    fields = tuple(raw[::2])
+    layout = _layouts.get(fields)
+    if layout is None:
+        layout = _Layout(fields)
+        if len(_layouts) >= MAX_CACHED_LAYOUTS:  # bounded: mostly the live minutes recur
+            _layouts.clear()
+        _layouts[fields] = layout
+    return layout.parse(raw[1::2])
 
 
 class BucketCache:
@@ -202,12 +265,12 @@ class BucketCache:
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[bytes, dict]] = OrderedDict()
 
-    def get(self, key: str, version: bytes | None):
+    def get(self, key: str) -> tuple[bytes, dict] | None:
+        """(version, parsed) as last read, or None."""
         entry = self._entries.get(key)
-        if entry is None or entry[0] != version:
-            return None
-        self._entries.move_to_end(key)
-        return entry[1]
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
 
     def put(self, key: str, version: bytes, parsed: dict) -> None:
         self._entries[key] = (version, parsed)
@@ -223,6 +286,7 @@ class Aggregates:
         self.redis = redis
         self.prefix = prefix
         self._sha = hashlib.sha1(APPLY_BUCKET_LUA.encode()).hexdigest()
+        self._read_script = redis.register_script(READ_BUCKETS_LUA)  # EVALSHA, loads on NOSCRIPT
         self.cache = BucketCache()
         self._merged: dict[tuple, tuple[dict[str, PairStats], dict[str, int]]] = {}
 
@@ -259,24 +323,40 @@ class Aggregates:
         return keys, first
 
     def read_buckets(self, keys: list[str]) -> tuple[list[dict], list[bytes | None]]:
-        """Parsed buckets for `keys` and their versions: a version check for all, a full read only
-        for buckets that changed since this process last parsed them."""
-        pipe = self.redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.hget(key, "_v")
-        versions = pipe.execute()
-        parsed: list[dict | None] = [self.cache.get(k, v) if v else {} for k, v in zip(keys, versions)]
-        missing = [i for i, p in enumerate(parsed) if p is None]
-        if missing:
-            pipe = self.redis.pipeline(transaction=False)
-            for i in missing:
-                pipe.hgetall(keys[i])
-            for i, raw in zip(missing, pipe.execute()):
-                parsed[i] = parse_bucket(raw)
-                version = raw.get(b"_v")
+        """Parsed buckets for `keys` and their versions, in one round trip: the script returns
+        only the buckets that changed since this process last parsed them."""
+        held = [self.cache.get(k) for k in keys]  # taken before the call: the LRU may move on
+        replies = self._read_script(keys=keys, args=[h[0] if h else b"" for h in held])
+        parsed: list[dict] = []
+        versions: list[bytes | None] = []
+        for key, entry, reply in zip(keys, held, replies):
+            if reply == 0:  # no such bucket (never written, or expired)
+                parsed.append({})
+                versions.append(None)
+            elif reply == 1:  # unchanged: the version we sent matched
+                parsed.append(entry[1])
+                versions.append(entry[0])
+            else:
+                bucket = parse_bucket(reply)
+                version = next((v for f, v in zip(reply[::2], reply[1::2]) if f == b"_v"), None)
                 if version is not None:
-                    self.cache.put(keys[i], version, parsed[i])
+                    self.cache.put(key, version, bucket)
+                parsed.append(bucket)
+                versions.append(version)
         return parsed, versions
+
+    def _merged_group(self, keys: list[str], buckets: list[dict], versions: list, metric: str | None,
+                      source: str | None) -> tuple[dict[str, PairStats], dict[str, int]]:
+        """The merge of buckets that only change with late events (which move their versions):
+        kept per (keys, versions, filter) and reused until the window slides past them."""
+        memo_key = (metric, source, tuple(zip(keys, versions)))
+        merged = self._merged.get(memo_key)
+        if merged is None:
+            merged = _merge(buckets, metric, source)
+            if len(self._merged) >= 64:  # bounded: a handful of windows and filters in use
+                self._merged.clear()
+            self._merged[memo_key] = merged
+        return merged
 
     def window(self, seconds: int, metric: str | None = None, source: str | None = None,
                now: float | None = None) -> dict:
@@ -285,23 +365,26 @@ class Aggregates:
         last = int(now)
         keys, first = self.window_keys(last - seconds + 1, last, last)
         buckets, versions = self.read_buckets(keys)
-        # The whole minutes before the current one only change with late events (which change
-        # their versions), so their merge is kept and reused while the window slides through
-        # the minute; only the edge seconds and the live minute are merged on every request.
+        # Three parts: the closed minutes (their merge changes once a minute), the old edge's
+        # seconds (once a second) and the live minute (every write), merged on every request.
         live_minute = f"{self.prefix}:m:{last // 60}"
-        closed = {i for i, k in enumerate(keys) if k.startswith(f"{self.prefix}:m:") and k != live_minute}
-        memo_key = (metric, source, tuple((keys[i], versions[i]) for i in sorted(closed)))
-        middle = self._merged.get(memo_key)
-        if middle is None:
-            middle = _merge([buckets[i] for i in sorted(closed)], metric, source)
-            if len(self._merged) >= 32:  # bounded: a handful of windows and filters in use
-                self._merged.clear()
-            self._merged[memo_key] = middle
-        by_metric, by_source = _merge([b for i, b in enumerate(buckets) if i not in closed], metric, source)
-        for name, stats in middle[0].items():
-            by_metric[name] = PairStats.merge([stats, by_metric[name]]) if name in by_metric else stats
-        for name, n in middle[1].items():
-            by_source[name] = by_source.get(name, 0) + n
+        groups: dict[str, list[int]] = {"m": [], "s": []}
+        live: list[dict] = []
+        for i, key in enumerate(keys):
+            if key == live_minute:
+                live.append(buckets[i])
+            else:
+                groups[key[len(self.prefix) + 1]].append(i)
+        parts = [self._merged_group([keys[i] for i in idx], [buckets[i] for i in idx], [versions[i] for i in idx],
+                                    metric, source) for idx in groups.values() if idx]
+        parts.append(_merge(live, metric, source))
+        by_metric: dict[str, list[PairStats]] = defaultdict(list)
+        by_source: dict[str, int] = defaultdict(int)
+        for part_metrics, part_sources in parts:
+            for name, stats in part_metrics.items():
+                by_metric[name].append(stats)
+            for name, n in part_sources.items():
+                by_source[name] += n
         span = last - first + 1
         total = sum(by_source.values())
         return {
@@ -309,7 +392,7 @@ class Aggregates:
             "from": first * 1000,
             "to": int(now * 1000),
             "total": {"count": total, "rate": total / span},
-            "metrics": {name: stats.summary(span) for name, stats in sorted(by_metric.items())},
+            "metrics": {name: PairStats.merge(stats).summary(span) for name, stats in sorted(by_metric.items())},
             "sources": {name: {"count": n, "rate": n / span} for name, n in sorted(by_source.items())},
         }
 
