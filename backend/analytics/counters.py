@@ -7,6 +7,8 @@ EVENTS_CACHED = Counter("analytics_events_cached_total", "Events written to the 
 CACHE_WRITE_ERRORS = Counter("analytics_cache_write_errors_total", "Failed cache pipelines (retried)")
 EMITS = Counter("analytics_socket_emits_total", "Socket.IO `metrics` packets queued to clients")
 DELIVERIES = Counter("analytics_socket_event_deliveries_total", "Events queued to clients (events x clients)")
+DIRECT_WRITES = Counter("analytics_socket_direct_writes_total",
+                        "Packets written straight to a client's WebSocket, not through engineio's queue")
 DROPPED_FOR_SLOW_CLIENTS = Counter("analytics_socket_events_dropped_total", "Events dropped for clients over their backlog")
 CLIENTS = Gauge("analytics_socket_clients", "Connected Socket.IO clients")
 REDIS_RECONNECTS = Counter("analytics_redis_reconnects_total", "Listener reconnects to Redis")

@@ -18,6 +18,7 @@ from analytics.cache.aggregates import Aggregates
 from analytics.cache.recent import RecentEvents
 from analytics.cache.writer_lease import WriterLease
 from analytics.settings import Settings
+from analytics.sockets import direct_ws
 from analytics.sockets.fanout import Fanout, gap_packet
 from analytics.sockets.handlers import MetricsNamespace
 from analytics.stream.batcher import Batcher
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
 
     socketio.init_app(app, async_mode=settings.ASYNC_MODE, cors_allowed_origins=settings.CORS_ORIGINS,
                       max_http_buffer_size=64 * 1024, logger=False, engineio_logger=False)
+    direct_ws.install(socketio.server.eio)  # gevent: packets skip engineio's per-client queue when they can
     runtime.fanout = Fanout(socketio.server, settings.CLIENT_BACKLOG)
     socketio.on_namespace(MetricsNamespace(runtime.fanout))
     if start_stream:

@@ -1,5 +1,9 @@
-"""Fan-out: one encoded `metrics` packet per room per batch, queued to each client with a
-bounded backlog.
+"""Fan-out: one encoded `metrics` packet per room per batch, written or queued to each client
+with a bounded backlog.
+
+Under gevent a client whose queue is empty gets the packet written on its socket right here
+(sockets/direct_ws.py: one frame per packet, non-blocking); the others go through engineio's
+queue.
 
 python-socketio keeps an unbounded queue per client (engineio `Socket.queue`). A stalled
 browser would grow it forever, so before queueing we look at its length: past
@@ -15,6 +19,7 @@ import orjson
 from engineio import packet as eio_packet
 
 from analytics import counters
+from analytics.sockets.direct_ws import frame
 from analytics.sockets.rooms import Subscription
 
 log = logging.getLogger(__name__)
@@ -22,6 +27,7 @@ NAMESPACE = "/"
 # Packets stay small however far behind the batcher fell: the backlog counts packets, so this
 # bounds a slow client's memory, and smaller frames keep every client's latency even.
 MAX_PACKET_EVENTS = 500
+GONE, QUEUED, WRITTEN = 0, 1, 2  # what became of one packet for one client (Fanout.send)
 
 
 def _packet(event: str, payload_json: bytes, events: int = 0, dropped: int = 0) -> eio_packet.Packet:
@@ -61,25 +67,41 @@ class Fanout:
             for start in range(0, len(events), MAX_PACKET_EVENTS):
                 chunk = events[start:start + MAX_PACKET_EVENTS]
                 pkt = _packet("metrics", orjson.dumps(chunk), events=len(chunk))
+                outcomes = [self.send(eio_sid, pkt) for eio_sid in sids]
                 # Counted once per packet, not per client: the counters' lock is per call.
-                queued = sum(self.queue(eio_sid, pkt, count=False) for eio_sid in sids)
-                counters.EMITS.inc(queued)
-                counters.DELIVERIES.inc(queued * len(chunk))
+                sent = len(outcomes) - outcomes.count(GONE)
+                counters.EMITS.inc(sent)
+                counters.DELIVERIES.inc(sent * len(chunk))
+                counters.DIRECT_WRITES.inc(outcomes.count(WRITTEN))
 
-    def queue(self, eio_sid: str, pkt: eio_packet.Packet, count: bool = True) -> bool:
-        """Queue one packet to one client (never blocks); False when the client is gone."""
+    def queue(self, eio_sid: str, pkt: eio_packet.Packet) -> bool:
+        """Send one packet to one client and count it; False when the client is gone."""
+        outcome = self.send(eio_sid, pkt)
+        if outcome != GONE:
+            counters.EMITS.inc()
+            counters.DELIVERIES.inc(pkt.analytics_events)
+            if outcome == WRITTEN:
+                counters.DIRECT_WRITES.inc()
+        return outcome != GONE
+
+    def send(self, eio_sid: str, pkt: eio_packet.Packet) -> int:
+        """Write one packet to one client's socket, or queue it; never blocks. Not counted."""
         sock = self.server.eio.sockets.get(eio_sid)
         if sock is None or sock.closed:
-            return False
+            return GONE
+        ws = getattr(sock, "analytics_ws", None)  # set by direct_ws under gevent
+        if ws is not None and sock.upgraded and not sock.upgrading and sock.queue.empty() \
+                and ws.try_write(frame(pkt)):
+            return WRITTEN
+        self._enqueue(sock, pkt)
+        return QUEUED
+
+    def _enqueue(self, sock, pkt: eio_packet.Packet) -> None:
         if sock.queue.qsize() >= self.backlog:
             dropped = self._drop_oldest(sock.queue)
             if dropped:
                 sock.send(gap_packet(dropped))
         sock.send(pkt)
-        if count:
-            counters.EMITS.inc()
-            counters.DELIVERIES.inc(pkt.analytics_events)
-        return True
 
     def _drop_oldest(self, queue) -> int:
         """Drop `metrics`/`gap` packets from the head until half the backlog is free; keep
