@@ -45,6 +45,28 @@ class Collector:
         return self.events
 
 
+class RawReader:
+    """A bare Engine.IO WebSocket read in one thread: the frames in the order the server wrote them."""
+
+    def __init__(self, base: str):
+        self.ws = websocket.create_connection(base.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket",
+                                              origin=base)
+        self.ws.recv()  # the Engine.IO open packet
+        self.ws.send("40")  # join namespace "/"
+        self.ws.recv()  # its CONNECT answer
+
+    def read_events(self, n: int, timeout: float = 20.0) -> list[dict]:
+        events = []
+        self.ws.settimeout(timeout)
+        while len(events) < n:
+            frame = self.ws.recv()
+            if frame == "2":  # Engine.IO ping
+                self.ws.send("3")
+            elif frame.startswith('42["metrics",'):
+                events.extend(json.loads(frame[2:])[1])
+        return events
+
+
 def publish_order(event: dict) -> int:
     return int(event["id"].rsplit("-", 1)[1])
 
@@ -58,8 +80,17 @@ def test_published_events_reach_clients_recent_and_aggregate():
     with redis_server() as (redis_url, _, _), backend(redis_url) as base:
         everything = [Collector(base), Collector(base)]
         web_only = Collector(base, subscribe={"sources": ["web"]})
+        raw = RawReader(base)
         n = published(generator(redis_url, "--rate", "400", "--duration", "3", "--seed", "7"))
         assert n == 1200
+        # Frames arrive whole and in publish order, whether written directly or through the queue.
+        in_order = raw.read_events(n)
+        assert [publish_order(e) for e in in_order] == sorted({publish_order(e) for e in in_order})
+        raw.ws.close()
+        with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+            prometheus = response.read().decode()
+        direct = next(line for line in prometheus.splitlines() if line.startswith("analytics_socket_direct_writes_total"))
+        assert float(direct.split()[-1]) > 0  # gevent: the fan-out wrote straight to the sockets
         for client in everything:
             events = client.wait_for(n)
             assert len(events) == n and len({e["id"] for e in events}) == n  # each exactly once

@@ -1,6 +1,7 @@
 """Socket.IO handlers (Flask-SocketIO test client), the batcher and the per-client backlog."""
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -129,3 +130,56 @@ def test_accepted_connections_have_tcp_nodelay():
         accepted, _ = server.accept()
         with accepted:
             assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+
+
+def _direct_ws(sock):
+    """A DirectWebSocket over one end of a real socket pair; the gevent-websocket object it would
+    wrap is reduced to the two attributes try_write reads."""
+    from types import SimpleNamespace
+
+    from analytics.sockets.direct_ws import DirectWebSocket
+
+    ws = DirectWebSocket(lambda ws: None, server=None)
+    ws._sock = SimpleNamespace(closed=False, handler=SimpleNamespace(socket=sock))
+    return ws
+
+
+def test_direct_write_sends_whole_frames_and_never_waits():
+    import socket as stdlib_socket
+
+    import gevent
+    from gevent import socket as gsocket
+
+    from analytics.sockets.direct_ws import frame
+
+    server_end, client_end = gsocket.socketpair()
+    server_end.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_SNDBUF, 4096)
+    ws = _direct_ws(server_end)
+    small = frame(_packet("metrics", orjson.dumps([{"n": 1}]), events=1))
+    assert small == b"\x81" + bytes([len(small) - 2]) + b'42["metrics",[{"n":1}]]'  # one unmasked text frame
+    assert ws.try_write(small) and client_end.recv(1024) == small
+
+    # Bigger than the socket buffer: part is written now, a greenlet writes the rest while
+    # holding the lock, and nothing else may write until the frame is whole.
+    big = frame(_packet("metrics", orjson.dumps([{"n": i} for i in range(50_000)]), events=50_000))
+    assert ws.try_write(big) and ws.lock.locked()
+    assert not ws.try_write(small)
+    received = bytearray()
+
+    def read_all():
+        while len(received) < len(big):
+            received.extend(client_end.recv(65536))
+
+    gevent.spawn(read_all).join(timeout=10)
+    gevent.sleep(0)
+    assert bytes(received) == big and not ws.lock.locked()
+
+    # A full buffer and a reader that has stalled: nothing is written, the caller queues instead.
+    with pytest.raises(BlockingIOError):
+        while True:
+            os.write(server_end.fileno(), b"x" * 4096)  # gevent's sockets are non-blocking
+    assert not ws.try_write(small) and not ws.lock.locked()
+
+    server_end.close()
+    assert not ws.try_write(small)  # closed: fileno is -1, never a stale descriptor
+    client_end.close()
