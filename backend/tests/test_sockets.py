@@ -183,3 +183,4 @@ def test_direct_write_sends_whole_frames_and_never_waits():
     server_end.close()
     assert not ws.try_write(small)  # closed: fileno is -1, never a stale descriptor
     client_end.close()
+

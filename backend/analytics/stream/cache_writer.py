@@ -98,6 +98,8 @@ class CacheWriter:
                 try:
                     self.write(batch)
                     backoff = 0.25
+                    if len(batch) < MAX_BATCH:
+                        break  # caught up: gather again, don't write what arrived meanwhile alone
                     self.sleep(0)
                 except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                     self._give_back(batch)
