@@ -96,7 +96,8 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
 
     socketio.init_app(app, async_mode=settings.ASYNC_MODE, cors_allowed_origins=settings.CORS_ORIGINS,
                       max_http_buffer_size=64 * 1024, logger=False, engineio_logger=False)
-    direct_ws.install(socketio.server.eio)  # gevent: packets skip engineio's per-client queue when they can
+    if settings.DIRECT_WRITES:
+        direct_ws.install(socketio.server.eio)  # gevent: packets skip engineio's per-client queue when they can
     runtime.fanout = Fanout(socketio.server, settings.CLIENT_BACKLOG)
     socketio.on_namespace(MetricsNamespace(runtime.fanout))
     if start_stream:

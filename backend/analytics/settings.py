@@ -86,6 +86,7 @@ class Settings:
     ASYNC_MODE: str = "gevent"
     CLIENT_BACKLOG: int = 64
     SEND_BUDGET: int = 10_000
+    DIRECT_WRITES: bool = True
     AGG_PREFIX: str = "metrics:agg"
     RATE_LIMIT: str = "600 per minute"
     INGEST_MAX_BYTES: int = 1 << 20
@@ -115,6 +116,7 @@ class Settings:
             "ASYNC_MODE": lambda n, r: _choice(n, r, ASYNC_MODES),
             "CLIENT_BACKLOG": lambda n, r: _int(n, r, 2, 10_000),
             "SEND_BUDGET": lambda n, r: _int(n, r, 100, 10_000_000),
+            "DIRECT_WRITES": _bool,
             "RATE_LIMIT": lambda n, r: r.strip() or _fail(n, "is empty"),
             "INGEST_MAX_BYTES": lambda n, r: _int(n, r, 1024, 16 << 20),
             "TRUSTED_PROXIES": lambda n, r: _int(n, r, 0, 5),
@@ -125,6 +127,15 @@ class Settings:
             if raw is not None and raw != "":
                 values[f.name] = parsers[f.name](f.name, raw)
         return cls(**values)
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
 def _fail(name: str, why: str):
