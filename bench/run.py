@@ -56,6 +56,8 @@ def matrix(profile: str) -> list[Cell]:
     cells.append(Cell(100, 10, client="socketio", role="client"))
     cells.append(Cell(1000, 100, client="socketio", role="client"))
     cells.append(Cell(20_000, 100, role="stretch"))
+    # Ingest at the budget's rate (the line), then offered faster to see the headroom.
+    cells.append(Cell(100_000, 0, batch=500, role="ingest"))
     cells.append(Cell(150_000, 0, batch=500, role="ingest"))
     cells.append(Cell(10_000, 0, probe=True, role="rest"))
     return cells
