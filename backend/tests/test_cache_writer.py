@@ -31,3 +31,27 @@ def test_cache_writer_gathers_a_steady_stream_into_few_transactions():
     runner.join(timeout=10)
     assert not runner.is_alive()
     assert batches[0] == 101 and all(n == 105 for n in batches[1:])
+
+
+def test_cache_writer_writes_on_without_pausing_while_a_backlog_remains():
+    from analytics.stream import cache_writer
+    from analytics.stream.cache_writer import MAX_BATCH, CacheWriter
+
+    batches, pauses = [], []
+
+    class Recording(CacheWriter):
+        def write(self, batch):
+            batches.append(len(batch))
+            self.add([{"n": 0}] * 1_200)  # a fast stream: more than MIN_BATCH arrives meanwhile
+            if len(batches) == 4:
+                self.stop()
+
+    writer = Recording(None, None, None, wake=threading.Event(),
+                       sleep=lambda s: pauses.append(s) if s == cache_writer.WRITE_INTERVAL_S else None)
+    writer.add([{"n": 0}] * (MAX_BATCH + 1_500))
+    runner = threading.Thread(target=writer.run)
+    runner.start()
+    runner.join(timeout=10)
+    assert not runner.is_alive()
+    # Partial batches too are followed at once while the backlog is worth a transaction.
+    assert batches == [MAX_BATCH, 2_700, 1_200, 1_200] and len(pauses) == 1  # one gather, at the start

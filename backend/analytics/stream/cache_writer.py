@@ -29,6 +29,10 @@ WRITE_INTERVAL_S = 0.05
 # PREPARE_CHUNK slices with a yield between them, so sockets and REST keep flowing.
 MAX_BATCH = 10_000
 PREPARE_CHUNK = 2_000
+# After a write, fewer events than this pending means the writer has caught up: it gathers for
+# WRITE_INTERVAL_S again rather than paying a transaction for a handful. More means the stream
+# is fast: it writes on at once, since pausing then would leave CPU idle while the backlog grows.
+MIN_BATCH = 1_000
 
 
 class CacheWriter:
@@ -98,7 +102,7 @@ class CacheWriter:
                 try:
                     self.write(batch)
                     backoff = 0.25
-                    if len(batch) < MAX_BATCH:
+                    if self.pending() < MIN_BATCH:
                         break  # caught up: gather again, don't write what arrived meanwhile alone
                     self.sleep(0)
                 except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
