@@ -163,10 +163,12 @@ def markdown(result: dict) -> str:
     rest = next((r for r in result["medians"] if r["role"] == "rest" and r.get("rest")), None)
     if rest:
         out += ["", f"## REST while ingesting {rest['rate']:,} ev/s (after an hour of prefilled history)", "",
-                "| endpoint | requests | errors | p50 | p90 | p99 | max (ms) |", "|---|---|---|---|---|---|---|"]
+                "| endpoint | requests | errors | p50 | p90 | p99 | max (ms) | in the app (Server-Timing): p50 / p99 |",
+                "|---|---|---|---|---|---|---|---|"]
         for ep, v in rest["rest"].items():
+            app = (f"{v['app_p50_ms']:.2f} / {v['app_p99_ms']:.2f}" if v.get("app_p50_ms") is not None else "-")
             out.append(f"| {ep} | {v['n']:.0f} | {v['errors']:.0f} | {v['p50_ms']:.2f} | {v['p90_ms']:.2f} "
-                       f"| {v['p99_ms']:.2f} | {v['max_ms']:.2f} |")
+                       f"| {v['p99_ms']:.2f} | {v['max_ms']:.2f} | {app} |")
     if result["problems"]:
         out += ["", "## Incomplete", ""] + [f"- {p}" for p in result["problems"]]
     out += ["", "Latency = client receive time - event `ts` (publish time), same machine clock. "

@@ -108,8 +108,9 @@ def medians(runs: list[dict]) -> list[dict]:
         row["notes"] = summarize_notes(group)
         if any(g.get("rest") for g in group):
             row["rest"] = {ep: {k: statistics.median([g["rest"][ep][k] for g in group if g.get("rest")
-                                                      and g["rest"][ep][k] is not None] or [0])
-                                for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "n", "errors")}
+                                                      and g["rest"][ep].get(k) is not None] or [0])
+                                for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "n", "errors",
+                                          "app_p50_ms", "app_p99_ms")}
                            for ep in group[0]["rest"]} if group[0].get("rest") else None
         rows.append(row)
     return rows
