@@ -107,10 +107,13 @@ def medians(runs: list[dict]) -> list[dict]:
         row["duplicates_total"] = sum(g.get("duplicates", 0) or 0 for g in group)
         row["notes"] = summarize_notes(group)
         if any(g.get("rest") for g in group):
-            row["rest"] = {ep: {k: statistics.median([g["rest"][ep][k] for g in group if g.get("rest")
-                                                      and g["rest"][ep].get(k) is not None] or [0])
-                                for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "n", "errors",
-                                          "app_p50_ms", "app_p99_ms")}
+            def median_of(ep: str, k: str, missing, group=group):
+                values = [g["rest"][ep][k] for g in group if g.get("rest") and g["rest"][ep].get(k) is not None]
+                return statistics.median(values) if values else missing
+
+            # The app's own time (Server-Timing) stays None when no run recorded it.
+            row["rest"] = {ep: {**{k: median_of(ep, k, 0) for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "n", "errors")},
+                                **{k: median_of(ep, k, None) for k in ("app_p50_ms", "app_p99_ms")}}
                            for ep in group[0]["rest"]} if group[0].get("rest") else None
         rows.append(row)
     return rows

@@ -44,6 +44,17 @@ def gap_packet(dropped: int) -> eio_packet.Packet:
     return _packet("gap", orjson.dumps({"dropped": dropped}), dropped=dropped)
 
 
+def _count(pkt: eio_packet.Packet, outcomes: list[int]) -> None:
+    # Counted once per packet, not per client: the counters' lock is per call.
+    sent = len(outcomes) - outcomes.count(GONE)
+    if sent:
+        counters.EMITS.inc(sent)
+        counters.DELIVERIES.inc(sent * pkt.analytics_events)
+    written = outcomes.count(WRITTEN)
+    if written:
+        counters.DIRECT_WRITES.inc(written)
+
+
 class Fanout:
     def __init__(self, server, backlog: int):
         self.server = server  # the python-socketio Server
@@ -67,21 +78,12 @@ class Fanout:
             for start in range(0, len(events), MAX_PACKET_EVENTS):
                 chunk = events[start:start + MAX_PACKET_EVENTS]
                 pkt = _packet("metrics", orjson.dumps(chunk), events=len(chunk))
-                outcomes = [self.send(eio_sid, pkt) for eio_sid in sids]
-                # Counted once per packet, not per client: the counters' lock is per call.
-                sent = len(outcomes) - outcomes.count(GONE)
-                counters.EMITS.inc(sent)
-                counters.DELIVERIES.inc(sent * len(chunk))
-                counters.DIRECT_WRITES.inc(outcomes.count(WRITTEN))
+                _count(pkt, [self.send(eio_sid, pkt) for eio_sid in sids])
 
     def queue(self, eio_sid: str, pkt: eio_packet.Packet) -> bool:
         """Send one packet to one client and count it; False when the client is gone."""
         outcome = self.send(eio_sid, pkt)
-        if outcome != GONE:
-            counters.EMITS.inc()
-            counters.DELIVERIES.inc(pkt.analytics_events)
-            if outcome == WRITTEN:
-                counters.DIRECT_WRITES.inc()
+        _count(pkt, [outcome])
         return outcome != GONE
 
     def send(self, eio_sid: str, pkt: eio_packet.Packet) -> int:
