@@ -132,3 +132,30 @@ def test_a_batch_prepared_in_chunks_makes_the_same_updates_as_in_one_piece(rows,
             assert (one.count, one.low, one.high, dict(one.sketch)) == (other.count, other.low, other.high,
                                                                        dict(other.sketch))
             assert math.isclose(one.total, other.total, rel_tol=1e-9, abs_tol=1e-6)  # addition order differs
+
+
+@given(st.lists(st.tuples(st.integers(0, 150), st.sampled_from(["web", "api"]), st.sampled_from(["orders", "errors"]),
+                          st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False) | st.just(0.0)), max_size=80))
+def test_columnar_bucket_updates_equal_one_event_at_a_time(rows):
+    """bucket_updates groups with numpy; the reference walks the events one by one."""
+    from collections import Counter, defaultdict
+
+    from analytics.cache.aggregates import bucket_updates
+    from analytics.cache.sketch import bucket_key
+
+    events = [event(metric, v, src, ts=(NOW - age) * 1000) for age, src, metric, v in rows]
+    expected: dict = defaultdict(lambda: defaultdict(list))
+    for e in events:
+        sec = int(e["ts"] // 1000)
+        for suffix in (f"s:{sec}", f"m:{sec // 60}"):
+            expected[suffix][f"{e['source']}|{e['metric']}"].append(e["value"])
+
+    got = bucket_updates(events)
+    assert got.keys() == expected.keys()
+    for suffix, pairs in expected.items():
+        assert got[suffix].keys() == pairs.keys()
+        for pair, vals in pairs.items():
+            stats = got[suffix][pair]
+            assert (stats.count, stats.low, stats.high) == (len(vals), min(vals), max(vals))
+            assert math.isclose(stats.total, sum(vals), rel_tol=1e-9, abs_tol=1e-6)
+            assert dict(stats.sketch) == Counter(bucket_key(v) for v in vals)

@@ -48,6 +48,7 @@ def test_given_fields_are_kept_in_canonical_order():
     (b'{"metric": "x", "value": 1, "source": "a/b"}', "bad_source"),
     (b'{"metric": "x", "value": 1, "ts": "now"}', "bad_ts"),
     (b'{"metric": "x", "value": 1, "ts": -5}', "bad_ts"),
+    (b'{"metric": "x", "value": 1, "ts": 1.8e15}', "bad_ts"),  # microseconds, not ms: past year 9999
     (b'{"metric": "x", "value": 1, "id": ""}', "bad_id"),
     (b'{"metric": "x", "value": 1, "id": "' + b"i" * 65 + b'"}', "bad_id"),
     (b'{"metric": "x", "value": 1, "tags": {"k": 1}}', "bad_tags"),

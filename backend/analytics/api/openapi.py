@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from analytics.cache.aggregates import MAX_WINDOW
-from analytics.events.schema import MAX_TAGS, NAME_PATTERN
+from analytics.events.schema import MAX_TAGS, MAX_TS_MS, NAME_PATTERN
 
 bp = Blueprint("openapi", __name__)
 
@@ -70,7 +70,7 @@ def spec(recent_max: int) -> dict:
         },
         "components": {"schemas": {
             "EventIn": {"type": "object", "required": ["metric", "value"], "properties": {
-                "metric": _name, "value": {"type": "number"}, "ts": {"type": "number", "minimum": 0},
+                "metric": _name, "value": {"type": "number"}, "ts": {"type": "number", "minimum": 0, "maximum": MAX_TS_MS},
                 "source": _name, "id": {"type": "string", "minLength": 1, "maxLength": 64},
                 "tags": {"type": "object", "maxProperties": MAX_TAGS,
                          "additionalProperties": {"type": "string", "maxLength": 64}}}},

@@ -23,8 +23,9 @@ import os
 import time
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
+from operator import itemgetter
 
-from analytics.cache.sketch import DenseSketch, bucket_key, position
+from analytics.cache.sketch import DenseSketch, bucket_positions, field_keys, position
 
 SECOND_TTL = 3600 + 600
 MINUTE_TTL = 86400 + 3600
@@ -81,13 +82,6 @@ class Stats:
     high: float = -math.inf
     sketch: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
-    def add(self, value: float) -> None:
-        self.count += 1
-        self.total += value
-        self.low = min(self.low, value)
-        self.high = max(self.high, value)
-        self.sketch[bucket_key(value)] += 1
-
     def merge(self, other: Stats) -> None:
         self.count += other.count
         self.total += other.total
@@ -97,18 +91,60 @@ class Stats:
             self.sketch[key] += n
 
 
+_PAIR, _TS, _VALUE = itemgetter("source", "metric"), itemgetter("ts"), itemgetter("value")
+
+
 def bucket_updates(events: list[dict]) -> dict[str, dict[str, Stats]]:
-    """Pre-aggregate a batch in memory: bucket key suffix ('s:<sec>' / 'm:<min>') -> pair -> Stats."""
-    per_second: dict[int, dict[str, Stats]] = defaultdict(lambda: defaultdict(Stats))
-    for event in events:
-        per_second[int(event["ts"] // 1000)][f"{event['source']}|{event['metric']}"].add(event["value"])
+    """Pre-aggregate a batch in memory: bucket key suffix ('s:<sec>' / 'm:<min>') -> pair -> Stats.
+
+    Columnar: the three fields it needs are pulled out once and grouped with numpy, so the
+    Python work per event is a few list lookups, not a Stats update and a log per event (the
+    largest share of the cache writer's CPU at high rates)."""
+    import numpy as np
+
+    n = len(events)
+    if not n:
+        return {}
+    # map() with itemgetter keeps the per-event loop in C.
+    keys = list(map(_PAIR, events))
+    pair_ids = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    pairs = np.fromiter(map(pair_ids.__getitem__, keys), dtype=np.int64, count=n)
+    seconds = (np.fromiter(map(_TS, events), dtype=np.float64, count=n) // 1000).astype(np.int64)
+    values = np.fromiter(map(_VALUE, events), dtype=np.float64, count=n)
+    positions = bucket_positions(values)
+    names = [f"{source}|{metric}" for source, metric in pair_ids]
     out: dict[str, dict[str, Stats]] = {}
-    for sec, pairs in per_second.items():
-        out[f"s:{sec}"] = pairs
-        minute = out.setdefault(f"m:{sec // 60}", defaultdict(Stats))
-        for pair, stats in pairs.items():
-            minute[pair].merge(stats)
+    _grouped_stats(out, "s", seconds, pairs, values, positions, names)
+    _grouped_stats(out, "m", seconds // 60, pairs, values, positions, names)
     return out
+
+
+def _grouped_stats(out: dict, kind: str, buckets, pairs, values, positions, names: list[str]) -> None:
+    """Add one Stats per (bucket, pair) present in the batch to `out`, keyed '<kind>:<bucket>'."""
+    import numpy as np
+
+    first_bucket = int(buckets.min())
+    groups, inverse = np.unique((buckets - first_bucket) * len(names) + pairs, return_inverse=True)
+    counts = np.bincount(inverse)
+    totals = np.bincount(inverse, weights=values)
+    by_value = np.lexsort((values, inverse))  # grouped, ascending value within each group
+    ends = np.cumsum(counts)
+    lows = values[by_value[ends - counts]]
+    highs = values[by_value[ends - 1]]
+    # Sketch: count per (group, position) in one pass; cells come out sorted by group, so each
+    # group's sketch is one slice, turned into a dict without a Python loop per bucket.
+    lo_pos = int(positions.min())
+    span = int(positions.max()) - lo_pos + 1
+    cells, cell_counts = np.unique(inverse * span + (positions - lo_pos), return_counts=True)
+    field_names = field_keys((cells % span + lo_pos).tolist())
+    bounds = np.searchsorted(cells // span, np.arange(len(groups) + 1)).tolist()
+    cell_counts = cell_counts.tolist()
+    sketches = [defaultdict(int, zip(field_names[a:b], cell_counts[a:b])) for a, b in zip(bounds, bounds[1:])]
+    for i, (group, count, total, low, high) in enumerate(zip(groups.tolist(), counts.tolist(), totals.tolist(),
+                                                            lows.tolist(), highs.tolist())):
+        bucket, pair = divmod(group, len(names))
+        into = out.setdefault(f"{kind}:{bucket + first_bucket}", defaultdict(Stats))
+        into[names[pair]] = Stats(count, total, low, high, sketches[i])
 
 
 def merge_updates(total: dict[str, dict[str, Stats]], part: dict[str, dict[str, Stats]]) -> None:

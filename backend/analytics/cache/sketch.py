@@ -17,23 +17,26 @@ _LOG_GAMMA = math.log(GAMMA)
 MIN_INDEXABLE = 1e-9
 
 
-def bucket_key(value: float) -> str:
-    """The sketch bucket of one value."""
-    magnitude = abs(value)
-    if magnitude < MIN_INDEXABLE:
-        return "z"
-    index = math.ceil(math.log(magnitude) / _LOG_GAMMA)
-    return f"k{index}" if value > 0 else f"n{index}"
-
-
-# --- Reading: dense counts over a contiguous range of bucket positions -------------------
-# Windows merge dozens of buckets per (source, metric); adding numpy slices keeps that at a
-# few microseconds per merge instead of a Python loop over every bucket.
-#
 # Positions order the buckets by value on one integer axis: n<i> -> -(OFFSET + i),
 # z -> 0, k<i> -> OFFSET + i. OFFSET keeps the indexes of tiny magnitudes (negative i, down
 # to log_gamma(MIN_INDEXABLE) ~ -1040) on their side of zero.
 OFFSET = 2048
+
+
+def bucket_positions(values):
+    """The sketch position (see `position`) of each value, for a whole batch at once: the one
+    definition of which bucket a value lands in (bucket_key is this for a single value)."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=np.float64)
+    magnitude = np.abs(v)
+    index = np.ceil(np.log(np.maximum(magnitude, MIN_INDEXABLE)) / _LOG_GAMMA).astype(np.int64)
+    return np.where(magnitude < MIN_INDEXABLE, 0, np.where(v > 0, OFFSET + index, -(OFFSET + index)))
+
+
+def bucket_key(value: float) -> str:
+    """The sketch bucket of one value."""
+    return key_of(int(bucket_positions([value])[0]))
 
 
 def position(key: str) -> int:
@@ -41,6 +44,33 @@ def position(key: str) -> int:
         return 0
     index = int(key[1:])
     return OFFSET + index if key[0] == "k" else -(OFFSET + index)
+
+
+_keys: dict[int, str] = {}
+
+
+def key_of(pos: int) -> str:
+    """The hash field name of a bucket position: the inverse of `position`."""
+    key = _keys.get(pos)
+    if key is None:
+        key = "z" if pos == 0 else f"k{pos - OFFSET}" if pos > 0 else f"n{-pos - OFFSET}"
+        if len(_keys) < 100_000:  # bounded: ~75,000 positions cover every float
+            _keys[pos] = key
+    return key
+
+
+def field_keys(positions: list[int]) -> list[str]:
+    """key_of for many positions (a batch's sketch cells), the cached ones looked up in C."""
+    for pos in set(positions).difference(_keys):
+        key_of(pos)
+    if len(_keys) < 100_000:
+        return list(map(_keys.__getitem__, positions))
+    return [key_of(pos) for pos in positions]  # the cache is full: some keys are not in it
+
+
+# --- Reading: dense counts over a contiguous range of bucket positions -------------------
+# Windows merge dozens of buckets per (source, metric); adding numpy slices keeps that at a
+# few microseconds per merge instead of a Python loop over every bucket.
 
 
 def position_value(pos: int) -> float:

@@ -23,6 +23,9 @@ MAX_EVENTS_PER_MESSAGE = 1000
 MAX_TAGS = 16
 NAME_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
 DEFAULT_SOURCE = "default"
+# The last millisecond of year 9999: past it a `ts` is a unit mistake (ns, µs), not a time, and
+# would make second buckets no integer type holds.
+MAX_TS_MS = 253_402_300_799_999
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 TagText = Annotated[str, StringConstraints(max_length=64)]
@@ -36,7 +39,7 @@ class Event(TypedDict):
     # Declared in the canonical order (id, ts, source, metric, value, tags): validated events
     # come out in it, so a fully given event needs no rebuilding.
     id: NotRequired[Annotated[str, StringConstraints(min_length=1, max_length=64)]]
-    ts: NotRequired[Annotated[float, Field(ge=0)]]
+    ts: NotRequired[Annotated[float, Field(ge=0, le=MAX_TS_MS)]]
     source: NotRequired[Name]
     metric: Name
     value: float
