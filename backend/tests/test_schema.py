@@ -121,3 +121,24 @@ def test_no_input_makes_the_parser_raise(raw):
     assert len(result.events) + sum(result.rejected.values()) >= 0
     for event in result.events:
         assert math.isfinite(event["value"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(valid_events, max_size=30))
+def test_encode_each_is_one_encode_per_event(events):
+    from analytics.events.schema import encode, encode_each
+
+    parsed = parse_message(orjson.dumps(events)).events if events else []
+    assert encode_each(parsed) == [encode(e) for e in parsed]
+    # Not in canonical order (no leading "id"): the split cannot be trusted, the fallback answers.
+    shuffled = [{"value": e["value"], **e} for e in parsed]
+    assert encode_each(shuffled) == [encode(e) for e in shuffled]
+
+
+def test_encode_each_is_not_fooled_by_a_separator_inside_a_string():
+    from analytics.events.schema import encode, encode_each
+
+    tricky = '},{"id":'
+    events = parse_message(orjson.dumps([{"metric": "m", "value": 1, "id": tricky, "tags": {tricky: tricky}},
+                                         {"metric": "m", "value": 2, "tags": {"id": "x"}}])).events
+    assert encode_each(events) == [encode(e) for e in events]

@@ -18,7 +18,7 @@ from analytics import counters
 from analytics.cache.aggregates import Aggregates, bucket_updates, merge_updates
 from analytics.cache.recent import RecentEvents
 from analytics.cache.writer_lease import WriterLease
-from analytics.events.schema import encode
+from analytics.events.schema import encode_each
 
 log = logging.getLogger(__name__)
 MAX_PENDING = 500_000
@@ -26,13 +26,14 @@ WRITE_INTERVAL_S = 0.05
 # Events per transaction. A transaction's Redis work (one script call per touched bucket, one
 # LPUSH of at most RECENT_MAX) hardly grows with its events, so a fast stream is written in few
 # large transactions: at 100,000 ev/s one per WRITE_INTERVAL_S. Its Python work is prepared in
-# PREPARE_CHUNK slices with a yield between them, so sockets and REST keep flowing.
+# PREPARE_CHUNK slices (~1 ms each) with a yield between them, so sockets and REST keep flowing.
 MAX_BATCH = 10_000
-PREPARE_CHUNK = 2_000
+PREPARE_CHUNK = 1_000
 # After a write, fewer events than this pending means the writer has caught up: it gathers for
 # WRITE_INTERVAL_S again rather than paying a transaction for a handful. More means the stream
 # is fast: it writes on at once, since pausing then would leave CPU idle while the backlog grows.
 MIN_BATCH = 1_000
+IO_YIELD_S = 1e-5
 
 
 class CacheWriter:
@@ -76,11 +77,12 @@ class CacheWriter:
             return
         updates: dict = {}
         for start in range(0, len(batch), PREPARE_CHUNK):
-            if start:
-                self.sleep(0)
             merge_updates(updates, bucket_updates(batch[start:start + PREPARE_CHUNK]))
+            self._yield()
+        recent = encode_each(batch[-self.recent.max_len:])
+        self._yield()
         pipe = self.client.pipeline(transaction=True)
-        self.recent.queue_writes(pipe, [encode(e) for e in batch[-self.recent.max_len:]])
+        self.recent.queue_writes(pipe, recent)
         self.aggregates.queue_updates(pipe, updates)
         pipe.execute()
         self.written += len(batch)
@@ -104,7 +106,7 @@ class CacheWriter:
                     backoff = 0.25
                     if self.pending() < MIN_BATCH:
                         break  # caught up: gather again, don't write what arrived meanwhile alone
-                    self.sleep(0)
+                    self._yield()
                 except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                     self._give_back(batch)
                     counters.CACHE_WRITE_ERRORS.inc()
@@ -115,6 +117,11 @@ class CacheWriter:
                 except Exception:
                     counters.CACHE_WRITE_ERRORS.inc()
                     log.exception("cache write of %d events failed; batch dropped", len(batch))
+
+    def _yield(self) -> None:
+        # A positive sleep, not sleep(0): under gevent, sleep(0) may resume this greenlet before
+        # the loop polls sockets, so REST requests waiting on Redis replies would still wait.
+        self.sleep(IO_YIELD_S)
 
     def pending(self) -> int:
         return len(self._pending)

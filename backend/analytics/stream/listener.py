@@ -18,6 +18,9 @@ from analytics.logging_limits import RateLimitedLog
 log = logging.getLogger(__name__)
 Sink = Callable[[list[dict]], None]
 YIELD_EVERY_S = 0.002
+# A positive sleep, not sleep(0): under gevent, sleep(0) may resume this greenlet before the loop
+# polls sockets, and a subscriber with messages buffered would keep REST requests waiting.
+IO_YIELD_S = 1e-5
 
 
 class Listener:
@@ -64,7 +67,7 @@ class Listener:
                     # Messages already buffered are read without blocking, so under gevent a
                     # burst would starve the batcher and the socket writers: let them run.
                     if time.monotonic() - yielded > YIELD_EVERY_S:
-                        self.sleep(0)
+                        self.sleep(IO_YIELD_S)
                         yielded = time.monotonic()
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 if self.state == "subscribed":
