@@ -1,4 +1,4 @@
-import { render, screen, within } from '@testing-library/react';
+import { render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import { makeEvent } from '../test/fakeSocket.js';
@@ -56,6 +56,25 @@ describe('EventLog', () => {
     expect(rows[0]).toHaveTextContent('status=completed');
     await userEvent.click(screen.getByTestId('pause-button'));
     expect(onTogglePause).toHaveBeenCalledOnce();
+  });
+
+  it('builds only the rows in view of a long log, and the ones scrolled to', async () => {
+    const events = Array.from({ length: 200 }, () => makeEvent());
+    render(<EventLog events={events} paused={false} onTogglePause={() => {}} newSincePause={0} />);
+    const list = screen.getByTestId('event-log');
+    const ids = () => within(list).getAllByTestId('event-row').map((r) => r.dataset.eventId);
+    expect(ids().length).toBeGreaterThan(10);
+    expect(ids().length).toBeLessThan(40);
+    expect(ids()[0]).toBe(events[0].id);
+    // Spacers keep the scroll height of all 200 rows (29 px each).
+    const spacers = [...list.querySelectorAll('.log__spacer')].reduce((sum, li) => sum + parseFloat(li.style.height), 0);
+    expect(spacers + ids().length * 29).toBe(200 * 29);
+
+    list.scrollTop = 150 * 29;
+    list.dispatchEvent(new Event('scroll'));
+    await waitFor(() => expect(ids()).toContain(events[150].id));
+    expect(ids()).not.toContain(events[0].id);
+    expect(within(list).getAllByTestId('event-row')[0]).toHaveAttribute('aria-setsize', '200');
   });
 
   it('shows what to do when there is nothing yet', () => {
