@@ -21,6 +21,27 @@ const consoleErrors = [];
 const text = (testId) => page.getByTestId(testId).textContent({ timeout: 5000 });
 const num = async (testId) => Number.parseFloat(await text(testId));
 const rowIds = () => page.$$eval('[data-testid="event-log"] > [data-testid="event-row"]', (rows) => rows.map((r) => r.dataset.eventId));
+// The log renders only the rows in view: the whole of it is read by pausing it and scrolling
+// through, each row keyed by its position (aria-posinset), so a duplicate cannot hide.
+async function allLogIds() {
+  await page.getByTestId('pause-button').click();
+  const ids = await page.$eval('[data-testid="event-log"]', async (list) => {
+    const byPosition = new Map();
+    const frame = () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+    for (let top = 0; ; top += list.clientHeight) {
+      list.scrollTop = top;
+      await frame();
+      for (const row of list.querySelectorAll('[data-testid="event-row"]')) {
+        byPosition.set(Number(row.getAttribute('aria-posinset')), row.dataset.eventId);
+      }
+      if (top + list.clientHeight >= list.scrollHeight) break;
+    }
+    list.scrollTop = 0;
+    return [...byPosition.entries()].sort((a, b) => a[0] - b[0]).map(([, id]) => id);
+  });
+  await page.getByTestId('pause-button').click();
+  return ids;
+}
 const rowSources = () => page.$$eval('[data-testid="event-log"] > [data-testid="event-row"]', (rows) => rows.map((r) => r.dataset.source));
 
 async function waitForText(testId, expected, timeoutMs = 20000) {
@@ -165,8 +186,9 @@ describe('dashboard end to end', { timeout: 240_000 }, () => {
     await waitForText('connection-status', 'connected', 30000);
     await waitUntil(async () => (await num('events-total')) > atRestart + RATE / 2, { what: 'events after the restart' });
     await page.waitForTimeout(1000);
-    const ids = await rowIds();
+    const ids = await allLogIds();
     assert.ok(ids.length >= 100, `log has ${ids.length} rows`);
+    assert.equal(ids.length, Number(/(\d+) shown/.exec(await text('log-shown'))?.[1]), 'every row of the log read');
     assert.equal(new Set(ids).size, ids.length, 'no event id twice in the log');
   });
 });

@@ -71,7 +71,7 @@ function EventLog({ events, paused, onTogglePause, newSincePause, emptyTitle = '
           <h2 id="log-title" className="card__title">
             Live events
           </h2>
-          <p className="card__sub">
+          <p className="card__sub" data-testid="log-shown">
             newest first · {events.length} shown
             {paused && newSincePause > 0 && <span className="num"> · {newSincePause} new while paused</span>}
           </p>

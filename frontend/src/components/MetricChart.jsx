@@ -3,6 +3,7 @@ import { Line } from 'react-chartjs-2';
 import '../lib/chartSetup.js';
 import { chartTheme, sourceColor } from '../lib/colors.js';
 import { clockTime, human } from '../lib/format.js';
+import { cancelRedraw, redrawSoon } from '../lib/redrawQueue.js';
 import { chartUnit, metricLabel } from '../lib/metricKinds.js';
 
 const NICE_STEPS_S = [5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
@@ -96,12 +97,16 @@ function MetricChart({ metric, series, until, windowSeconds = 60, theme = 'light
 
   useEffect(() => {
     const chart = chartRef.current;
-    if (!chart) return;
-    const points = new Map(series.map((s) => [s.source, s.points]));
-    for (const ds of chart.data.datasets) ds.data = points.get(ds.label) ?? [];
-    chart.options.scales.x.min = until - windowSeconds * 1000;
-    chart.options.scales.x.max = until;
-    chart.update('none');
+    if (!chart) return undefined;
+    redrawSoon(chart, () => {
+      if (!chart.canvas) return; // destroyed meanwhile
+      const points = new Map(series.map((s) => [s.source, s.points]));
+      for (const ds of chart.data.datasets) ds.data = points.get(ds.label) ?? [];
+      chart.options.scales.x.min = until - windowSeconds * 1000;
+      chart.options.scales.x.max = until;
+      chart.update('none');
+    });
+    return () => cancelRedraw(chart);
   }, [series, until, windowSeconds, data, options]);
 
   const latest = series.map((s) => ({ source: s.source, y: s.points.length ? s.points[s.points.length - 1].y : null }));
