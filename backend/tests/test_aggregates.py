@@ -136,11 +136,13 @@ def test_a_batch_prepared_in_chunks_makes_the_same_updates_as_in_one_piece(rows,
 
 @given(st.lists(st.tuples(st.integers(0, 150), st.sampled_from(["web", "api"]), st.sampled_from(["orders", "errors"]),
                           st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False) | st.just(0.0)), max_size=80))
-def test_columnar_bucket_updates_equal_one_event_at_a_time(rows):
-    """bucket_updates groups with numpy; the reference walks the events one by one."""
+def test_bucket_updates_equal_one_event_at_a_time_on_both_paths(rows):
+    """bucket_updates groups large batches with numpy and small ones event by event; both must
+    give what a plain walk over the events gives."""
     from collections import Counter, defaultdict
+    from unittest import mock
 
-    from analytics.cache.aggregates import bucket_updates
+    from analytics.cache import aggregates
     from analytics.cache.sketch import bucket_key
 
     events = [event(metric, v, src, ts=(NOW - age) * 1000) for age, src, metric, v in rows]
@@ -150,12 +152,14 @@ def test_columnar_bucket_updates_equal_one_event_at_a_time(rows):
         for suffix in (f"s:{sec}", f"m:{sec // 60}"):
             expected[suffix][f"{e['source']}|{e['metric']}"].append(e["value"])
 
-    got = bucket_updates(events)
-    assert got.keys() == expected.keys()
-    for suffix, pairs in expected.items():
-        assert got[suffix].keys() == pairs.keys()
-        for pair, vals in pairs.items():
-            stats = got[suffix][pair]
-            assert (stats.count, stats.low, stats.high) == (len(vals), min(vals), max(vals))
-            assert math.isclose(stats.total, sum(vals), rel_tol=1e-9, abs_tol=1e-6)
-            assert dict(stats.sketch) == Counter(bucket_key(v) for v in vals)
+    for columnar_from in (0, 10**9):  # every batch columnar, then every batch event by event
+        with mock.patch.object(aggregates, "COLUMNAR_MIN", columnar_from):
+            got = aggregates.bucket_updates(events)
+        assert got.keys() == expected.keys()
+        for suffix, pairs in expected.items():
+            assert got[suffix].keys() == pairs.keys()
+            for pair, vals in pairs.items():
+                stats = got[suffix][pair]
+                assert (stats.count, stats.low, stats.high) == (len(vals), min(vals), max(vals))
+                assert math.isclose(stats.total, sum(vals), rel_tol=1e-9, abs_tol=1e-6)
+                assert dict(stats.sketch) == Counter(bucket_key(v) for v in vals)

@@ -82,6 +82,14 @@ class Stats:
     high: float = -math.inf
     sketch: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
+    def add(self, value: float, key: str) -> None:
+        """One event: its value and its sketch bucket's key."""
+        self.count += 1
+        self.total += value
+        self.low = min(self.low, value)
+        self.high = max(self.high, value)
+        self.sketch[key] += 1
+
     def merge(self, other: Stats) -> None:
         self.count += other.count
         self.total += other.total
@@ -92,26 +100,51 @@ class Stats:
 
 
 _PAIR, _TS, _VALUE = itemgetter("source", "metric"), itemgetter("ts"), itemgetter("value")
+COLUMNAR_MIN = 200  # events; measured break-even ~150 on the 2-core box
 
 
 def bucket_updates(events: list[dict]) -> dict[str, dict[str, Stats]]:
     """Pre-aggregate a batch in memory: bucket key suffix ('s:<sec>' / 'm:<min>') -> pair -> Stats.
 
-    Columnar: the three fields it needs are pulled out once and grouped with numpy, so the
-    Python work per event is a few list lookups, not a Stats update and a log per event (the
-    largest share of the cache writer's CPU at high rates)."""
+    Large batches are grouped with numpy (columnar), small ones event by event: numpy's fixed
+    cost per call (a few hundred microseconds for the whole grouping) beats the per-event
+    Python work only past COLUMNAR_MIN events. Both place values with one bucket_positions call,
+    so a value lands in the same sketch bucket whatever the batch size."""
     import numpy as np
 
     n = len(events)
     if not n:
         return {}
-    # map() with itemgetter keeps the per-event loop in C.
+    values = np.fromiter(map(_VALUE, events), dtype=np.float64, count=n)
+    positions = bucket_positions(values)
+    if n < COLUMNAR_MIN:
+        return _updates_event_by_event(events, field_keys(positions.tolist()))
+    return _updates_columnar(events, values, positions)
+
+
+def _updates_event_by_event(events: list[dict], sketch_keys: list[str]) -> dict[str, dict[str, Stats]]:
+    per_second: dict[int, dict[str, Stats]] = defaultdict(lambda: defaultdict(Stats))
+    for event, key in zip(events, sketch_keys):
+        per_second[int(event["ts"] // 1000)][f"{event['source']}|{event['metric']}"].add(event["value"], key)
+    out: dict[str, dict[str, Stats]] = {}
+    for sec, pairs in per_second.items():
+        out[f"s:{sec}"] = pairs
+        minute = out.setdefault(f"m:{sec // 60}", defaultdict(Stats))
+        for pair, stats in pairs.items():
+            minute[pair].merge(stats)
+    return out
+
+
+def _updates_columnar(events: list[dict], values, positions) -> dict[str, dict[str, Stats]]:
+    """The three fields it needs are pulled out once (map() with itemgetter keeps the per-event
+    loop in C) and grouped with numpy: ~3.5x less CPU than event by event at 10,000 events."""
+    import numpy as np
+
+    n = len(events)
     keys = list(map(_PAIR, events))
     pair_ids = {key: i for i, key in enumerate(dict.fromkeys(keys))}
     pairs = np.fromiter(map(pair_ids.__getitem__, keys), dtype=np.int64, count=n)
     seconds = (np.fromiter(map(_TS, events), dtype=np.float64, count=n) // 1000).astype(np.int64)
-    values = np.fromiter(map(_VALUE, events), dtype=np.float64, count=n)
-    positions = bucket_positions(values)
     names = [f"{source}|{metric}" for source, metric in pair_ids]
     out: dict[str, dict[str, Stats]] = {}
     _grouped_stats(out, "s", seconds, pairs, values, positions, names)
