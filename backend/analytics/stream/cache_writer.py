@@ -33,18 +33,19 @@ PREPARE_CHUNK = 1_000
 # WRITE_INTERVAL_S again rather than paying a transaction for a handful. More means the stream
 # is fast: it writes on at once, since pausing then would leave CPU idle while the backlog grows.
 MIN_BATCH = 1_000
-IO_YIELD_S = 1e-5
 
 
 class CacheWriter:
     def __init__(self, client: redis.Redis, recent: RecentEvents, aggregates: Aggregates,
-                 wake: threading.Event, sleep: Callable[[float], None], lease: WriterLease | None = None):
+                 wake: threading.Event, sleep: Callable[[float], None], lease: WriterLease | None = None,
+                 yield_to_io: Callable[[], None] = lambda: None):
         self.client = client
         self.lease = lease
         self.recent = recent
         self.aggregates = aggregates
         self.wake = wake
         self.sleep = sleep
+        self.yield_to_io = yield_to_io  # between the steps of a batch: sockets and REST keep flowing
         self.running = True
         self._pending: deque[dict] = deque()
         self._lock = threading.Lock()
@@ -78,9 +79,9 @@ class CacheWriter:
         updates: dict = {}
         for start in range(0, len(batch), PREPARE_CHUNK):
             merge_updates(updates, bucket_updates(batch[start:start + PREPARE_CHUNK]))
-            self._yield()
+            self.yield_to_io()
         recent = encode_each(batch[-self.recent.max_len:])
-        self._yield()
+        self.yield_to_io()
         pipe = self.client.pipeline(transaction=True)
         self.recent.queue_writes(pipe, recent)
         self.aggregates.queue_updates(pipe, updates)
@@ -106,7 +107,7 @@ class CacheWriter:
                     backoff = 0.25
                     if self.pending() < MIN_BATCH:
                         break  # caught up: gather again, don't write what arrived meanwhile alone
-                    self._yield()
+                    self.yield_to_io()
                 except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                     self._give_back(batch)
                     counters.CACHE_WRITE_ERRORS.inc()
@@ -117,11 +118,6 @@ class CacheWriter:
                 except Exception:
                     counters.CACHE_WRITE_ERRORS.inc()
                     log.exception("cache write of %d events failed; batch dropped", len(batch))
-
-    def _yield(self) -> None:
-        # A positive sleep, not sleep(0): under gevent, sleep(0) may resume this greenlet before
-        # the loop polls sockets, so REST requests waiting on Redis replies would still wait.
-        self.sleep(IO_YIELD_S)
 
     def pending(self) -> int:
         return len(self._pending)

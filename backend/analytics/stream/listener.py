@@ -18,17 +18,16 @@ from analytics.logging_limits import RateLimitedLog
 log = logging.getLogger(__name__)
 Sink = Callable[[list[dict]], None]
 YIELD_EVERY_S = 0.002
-# A positive sleep, not sleep(0): under gevent, sleep(0) may resume this greenlet before the loop
-# polls sockets, and a subscriber with messages buffered would keep REST requests waiting.
-IO_YIELD_S = 1e-5
 
 
 class Listener:
-    def __init__(self, client: redis.Redis, channel: str, sinks: list[Sink], sleep: Callable[[float], None]):
+    def __init__(self, client: redis.Redis, channel: str, sinks: list[Sink], sleep: Callable[[float], None],
+                 yield_to_io: Callable[[], None] = lambda: None):
         self.client = client
         self.channel = channel
         self.sinks = sinks
         self.sleep = sleep
+        self.yield_to_io = yield_to_io  # lets other tasks and pending socket reads run, then resumes
         self.state = "starting"
         self.reconnects = 0
         self.running = True
@@ -67,7 +66,7 @@ class Listener:
                     # Messages already buffered are read without blocking, so under gevent a
                     # burst would starve the batcher and the socket writers: let them run.
                     if time.monotonic() - yielded > YIELD_EVERY_S:
-                        self.sleep(IO_YIELD_S)
+                        self.yield_to_io()
                         yielded = time.monotonic()
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 if self.state == "subscribed":
