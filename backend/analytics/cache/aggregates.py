@@ -273,7 +273,12 @@ class _Layout:
                 indexes.append(i)
                 positions.append(pos)
         self.pairs = list(dict.fromkeys([p for p, _, _ in self.stats] + list(sketch)))
-        self.sketch_index = np.asarray([i for indexes, _ in sketch.values() for i in indexes], dtype=np.intp)
+        sketch_index = [i for indexes, _ in sketch.values() for i in indexes]
+        self.sketch_count = len(sketch_index)
+        # One C call picks every sketch count out of the reply (itemgetter returns a bare value,
+        # not a tuple, for a single index).
+        self.sketch_values = (itemgetter(*sketch_index) if len(sketch_index) > 1
+                              else (lambda values: tuple(values[i] for i in sketch_index)))
         self.sketches: dict[tuple[str, str], tuple[int, int, int, object]] = {}  # pair -> lo, size, start, rel
         start = 0
         for pair, (indexes, positions) in sketch.items():
@@ -283,8 +288,7 @@ class _Layout:
             start += len(indexes)
 
     def parse(self, values: list[bytes]) -> dict[tuple[str, str], PairStats]:
-        counts = np.fromiter(map(int, (values[i] for i in self.sketch_index)), dtype=np.int64,
-                             count=len(self.sketch_index))
+        counts = np.fromiter(map(int, self.sketch_values(values)), dtype=np.int64, count=self.sketch_count)
         stats: dict[tuple[str, str], dict[str, bytes]] = {}
         for pair, stat, i in self.stats:
             stats.setdefault(pair, {})[stat] = values[i]
