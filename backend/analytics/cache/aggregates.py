@@ -177,11 +177,19 @@ def _grouped_stats(out: dict, kind: str, buckets, pairs, values, positions, name
 
 
 def merge_updates(total: dict[str, dict[str, Stats]], part: dict[str, dict[str, Stats]]) -> None:
-    """Fold one chunk's bucket updates into `total` (a batch prepared in several chunks)."""
+    """Fold one chunk's bucket updates into `total` (a batch prepared in several chunks).
+    `part` is consumed: what `total` lacks is taken over, not copied (most batches are one chunk)."""
     for suffix, pairs in part.items():
-        into = total.setdefault(suffix, defaultdict(Stats))
+        into = total.get(suffix)
+        if into is None:
+            total[suffix] = pairs
+            continue
         for pair, stats in pairs.items():
-            into[pair].merge(stats)
+            mine = into.get(pair)
+            if mine is None:
+                into[pair] = stats
+            else:
+                mine.merge(stats)
 
 
 _VERSION_PREFIX = os.urandom(6).hex()

@@ -62,12 +62,9 @@ def key_of(pos: int) -> str:
 
 
 def field_keys(positions: list[int]) -> list[str]:
-    """key_of for many positions (a batch's sketch cells), the cached ones looked up in C."""
-    for pos in set(positions).difference(_keys):
-        key_of(pos)
-    if len(_keys) < 100_000:
-        return list(map(_keys.__getitem__, positions))
-    return [key_of(pos) for pos in positions]  # the cache is full: some keys are not in it
+    """key_of for many positions (a batch's sketch cells): once per distinct one, then a C lookup."""
+    keys = {pos: key_of(pos) for pos in set(positions)}
+    return list(map(keys.__getitem__, positions))
 
 
 # --- Reading: dense counts over a contiguous range of bucket positions -------------------
