@@ -52,3 +52,19 @@ def test_empty_sketch_has_no_quantiles():
 def test_dense_merge_gives_the_same_quantiles_as_one_sketch_of_all_values(parts, q):
     dense = DenseSketch.merge([DenseSketch.from_buckets(sketch(part)) for part in parts])
     assert dense.quantiles([q]) == quantiles(sketch([v for part in parts for v in part]), [q])
+
+
+@given(st.lists(values, max_size=60), st.lists(values, max_size=20))
+def test_plus_adds_a_batch_to_a_held_sketch_without_changing_it(held_values, batch):
+    """The writer advances a held bucket's sketch by a batch's bucket counts: the result must
+    equal the sketch of all values, and the held sketch (possibly shared) must stay as it was."""
+    held = DenseSketch.from_buckets(sketch(held_values))
+    before = (held.lo, held.counts.copy())
+    got = held.plus(sketch(batch))
+    want = DenseSketch.from_buckets(sketch(held_values + batch))
+    assert (held.lo, held.counts.tolist()) == (before[0], before[1].tolist())
+
+    def nonzero(s):
+        return {s.lo + i: int(n) for i, n in enumerate(s.counts) if n}
+
+    assert nonzero(got) == nonzero(want)

@@ -13,6 +13,9 @@ parsed form of buckets it has read (bounded LRU). A window is one script call: i
 versions this process holds and returns only the buckets whose version moved, so a one-hour
 window costs one round trip and a parse of the live minute. The merges of the closed minutes
 and of the old edge's seconds are kept too, so a request merges three parts, not ~120 buckets.
+The live minute changes with every write; the process that writes it carries its parsed copy
+forward by what it wrote (when that copy was current), so a read finds it unchanged rather than
+re-reading and parsing its ~2,000 fields (see `Aggregates.note_written`).
 """
 from __future__ import annotations
 
@@ -35,9 +38,11 @@ MAX_WINDOW = 86400
 QUANTILES = (0.5, 0.95, 0.99)
 
 # Applies one bucket's pre-aggregated updates atomically. min/max need a compare, which plain
-# HINCRBY cannot do; one script per bucket keeps a batch at one round trip.
+# HINCRBY cannot do; one script per bucket keeps a batch at one round trip. Returns the bucket's
+# version before the write ('' if new), so the writer can tell whether its parsed copy was current.
 APPLY_BUCKET_LUA = """
 local key = KEYS[1]
+local before = redis.call('HGET', key, '_v') or ''
 local i = 3
 local n = #ARGV
 while i <= n do
@@ -57,7 +62,7 @@ while i <= n do
 end
 redis.call('HSET', key, '_v', ARGV[2])
 redis.call('EXPIRE', key, ARGV[1])
-return 1
+return before
 """
 
 # Reads a window's buckets in one round trip. ARGV[i] is the version of KEYS[i] the caller has
@@ -345,6 +350,10 @@ class BucketCache:
             self._entries.move_to_end(key)
         return entry
 
+    def peek(self, key: str) -> tuple[bytes, dict] | None:
+        """Like get, without counting as a use."""
+        return self._entries.get(key)
+
     def put(self, key: str, version: bytes, parsed: dict) -> None:
         self._entries[key] = (version, parsed)
         self._entries.move_to_end(key)
@@ -363,18 +372,32 @@ class Aggregates:
         self.cache = BucketCache()
         self._merged: dict[tuple, tuple[dict[str, PairStats], dict[str, int]]] = {}
 
-    def queue_writes(self, pipe, events: list[dict]) -> None:
-        """Add this batch's bucket updates to `pipe` (the caller's one pipeline per batch)."""
-        self.queue_updates(pipe, bucket_updates(events))
-
-    def queue_updates(self, pipe, updates: dict[str, dict[str, Stats]]) -> None:
+    def queue_updates(self, pipe, updates: dict[str, dict[str, Stats]]) -> list[tuple]:
         """Add pre-aggregated bucket updates to `pipe`: one script call per bucket, whatever the
         number of events behind it. SCRIPT LOAD rides in the same pipeline, so a restarted Redis
-        never answers NOSCRIPT and no extra round trip asks whether the script is there."""
+        never answers NOSCRIPT and no extra round trip asks whether the script is there.
+        Returns what `note_written` needs once the pipeline has run."""
         pipe.script_load(APPLY_BUCKET_LUA)
+        written = []
         for suffix, pairs in updates.items():
             ttl = SECOND_TTL if suffix[0] == "s" else MINUTE_TTL
-            pipe.evalsha(self._sha, 1, f"{self.prefix}:{suffix}", *_script_args(ttl, pairs))
+            key = f"{self.prefix}:{suffix}"
+            args = _script_args(ttl, pairs)
+            if suffix[0] == "m":  # windows read minutes whole (seconds only at their old, closed edge)
+                written.append((len(pipe), key, args[1].encode(), pairs))
+            pipe.evalsha(self._sha, 1, key, *args)
+        return written
+
+    def note_written(self, written: list[tuple], results: list) -> None:
+        """After the pipeline ran: advance each parsed minute this process holds by the updates
+        it just wrote, under the version the write set. Only where the bucket's version before
+        the write is the one held: any other writer (a replica, a Redis restart) leaves the
+        entry to be read afresh. A bucket not held stays so: with no reader, writing costs nothing
+        more, and the first read of a new minute parses it while it is still small."""
+        for index, key, version, pairs in written:
+            held = self.cache.peek(key)
+            if held is not None and results[index] == held[0]:
+                self.cache.put(key, version, _advanced(held[1], pairs))
 
     def window_keys(self, first: int, last: int, now_sec: int) -> tuple[list[str], int]:
         """Bucket keys covering seconds first..last: whole minutes, and seconds at the old edge.
@@ -468,6 +491,22 @@ class Aggregates:
             "metrics": {name: PairStats.merge(stats).summary(span) for name, stats in sorted(by_metric.items())},
             "sources": {name: {"count": n, "rate": n / span} for name, n in sorted(by_source.items())},
         }
+
+
+def _advanced(bucket: dict[tuple[str, str], PairStats], pairs: dict[str, Stats]) -> dict[tuple[str, str], PairStats]:
+    """A parsed bucket plus one write's updates, as a new dict: the held one may be part of a
+    response being merged right now. Sums are added in double precision where Redis adds in
+    long double, so they can differ in the last digits; counts, min, max and sketches are exact."""
+    out = dict(bucket)
+    for name, st in pairs.items():
+        pair = tuple(name.split("|", 1))
+        held = out.get(pair)
+        if held is None:
+            out[pair] = PairStats(st.count, st.total, st.low, st.high, DenseSketch.from_buckets(st.sketch))
+        else:
+            out[pair] = PairStats(held.count + st.count, held.total + st.total, min(held.low, st.low),
+                                  max(held.high, st.high), held.sketch.plus(st.sketch))
+    return out
 
 
 def _merge(buckets: list[dict], metric: str | None, source: str | None) -> tuple[dict[str, PairStats], dict[str, int]]:

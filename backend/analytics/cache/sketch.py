@@ -116,6 +116,25 @@ class DenseSketch:
             counts[s.lo - lo: s.lo - lo + len(s.counts)] += s.counts
         return cls(lo, counts)
 
+    def plus(self, buckets: Mapping[str, int]) -> DenseSketch:
+        """This sketch with counts added per bucket key, as a new sketch (this one may be shared).
+        A batch brings a few keys per (source, metric), mostly inside the held range: one copy
+        and a scalar add each beat numpy's per-call cost on such small inputs (~5 vs ~28 us)."""
+        if not buckets:
+            return self
+        positions = [position(k) for k in buckets]
+        lo, hi = min(positions), max(positions) + 1
+        if len(self.counts):
+            lo, hi = min(lo, self.lo), max(hi, self.lo + len(self.counts))
+        if lo == self.lo and hi == self.lo + len(self.counts):
+            counts = self.counts.copy()
+        else:
+            counts = np.zeros(hi - lo, dtype=np.int64)
+            counts[self.lo - lo: self.lo - lo + len(self.counts)] = self.counts
+        for pos, n in zip(positions, buckets.values()):
+            counts[pos - lo] += n
+        return DenseSketch(lo, counts)
+
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
         """Same convention as `quantiles`: the value at rank floor(q * (n - 1))."""
         cumulative = np.cumsum(self.counts)

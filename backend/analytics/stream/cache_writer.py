@@ -84,8 +84,9 @@ class CacheWriter:
         self.yield_to_io()
         pipe = self.client.pipeline(transaction=True)
         self.recent.queue_writes(pipe, recent)
-        self.aggregates.queue_updates(pipe, updates)
-        pipe.execute()
+        written = self.aggregates.queue_updates(pipe, updates)
+        results = pipe.execute()
+        self.aggregates.note_written(written, results)
         self.written += len(batch)
         counters.EVENTS_CACHED.inc(len(batch))
 
