@@ -169,6 +169,8 @@ def markdown(result: dict) -> str:
             app = (f"{v['app_p50_ms']:.2f} / {v['app_p99_ms']:.2f}" if v.get("app_p50_ms") is not None else "-")
             out.append(f"| {ep} | {v['n']:.0f} | {v['errors']:.0f} | {v['p50_ms']:.2f} | {v['p90_ms']:.2f} "
                        f"| {v['p99_ms']:.2f} | {v['max_ms']:.2f} | {app} |")
+        if "health" in rest["rest"]:
+            out += ["", "`health` is a Redis PING and nothing else: the floor any request pays under this load."]
     if result["problems"]:
         out += ["", "## Incomplete", ""] + [f"- {p}" for p in result["problems"]]
     out += ["", "Latency = client receive time - event `ts` (publish time), same machine clock. "

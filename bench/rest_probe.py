@@ -2,8 +2,10 @@
 
     python bench/rest_probe.py --base http://127.0.0.1:PORT --requests 300 --seconds 20 --out probe.json
 
-Alternates GET /api/metrics/aggregate?window=3600 and /api/metrics/recent?limit=200 over one
-keep-alive connection (as a dashboard's browser would), spreading the requests over
+Takes turns at GET /api/metrics/aggregate?window=3600, /api/metrics/recent?limit=200 and
+/api/health over one keep-alive connection (as a dashboard's browser would). /api/health does
+nothing but a Redis PING: its latency is the floor any request pays under the same load (the
+event loop's and the machine's share), so the other two can be read against it. Spreads the requests over
 `--seconds` so it samples the whole run rather than its first second. Writes p50/p90/p99/max
 per endpoint in ms.
 """
@@ -16,7 +18,7 @@ import sys
 import time
 from urllib.parse import urlparse
 
-PATHS = {"aggregate_3600": "/api/metrics/aggregate?window=3600", "recent_200": "/api/metrics/recent?limit=200"}
+PATHS = {"aggregate_3600": "/api/metrics/aggregate?window=3600", "recent_200": "/api/metrics/recent?limit=200", "health": "/api/health"}
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -49,12 +51,12 @@ def main() -> int:
     timings: dict[str, list[float]] = {name: [] for name in PATHS}
     in_app: dict[str, list[float]] = {name: [] for name in PATHS}  # the server's Server-Timing
     errors: dict[str, int] = {name: 0 for name in PATHS}
-    pause = max(0.0, args.seconds / (2 * args.requests))
+    pause = max(0.0, args.seconds / (len(PATHS) * args.requests))
     deadline = time.monotonic() + args.seconds * 3 + 30  # bounded even if the server crawls
-    for i in range(2 * args.requests):
+    for i in range(len(PATHS) * args.requests):
         if time.monotonic() > deadline:
             break
-        name = list(PATHS)[i % 2]
+        name = list(PATHS)[i % len(PATHS)]
         started = time.perf_counter()
         try:
             conn.request("GET", PATHS[name])
