@@ -18,7 +18,8 @@ import sys
 import time
 from urllib.parse import urlparse
 
-PATHS = {"aggregate_3600": "/api/metrics/aggregate?window=3600", "recent_200": "/api/metrics/recent?limit=200", "health": "/api/health"}
+PATHS = {"aggregate_3600": "/api/metrics/aggregate?window=3600", "recent_200": "/api/metrics/recent?limit=200",
+         "health": "/api/health"}
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:

@@ -116,13 +116,13 @@ def assert_same_window(held: dict, fresh: dict) -> None:
     """Equal, but sums (and so averages) only to a relative 1e-12: a minute carried forward in
     memory adds sums in double precision where Redis adds in long double."""
     def without_sums(body):
-        return {**body, "metrics": {m: {k: v for k, v in st.items() if k not in ("sum", "avg")}
-                                    for m, st in body["metrics"].items()}}
+        return {**body, "metrics": {m: {k: v for k, v in stats.items() if k not in ("sum", "avg")}
+                                    for m, stats in body["metrics"].items()}}
 
     assert without_sums(held) == without_sums(fresh)
-    for name, st in held["metrics"].items():
+    for name, stats in held["metrics"].items():
         for k in ("sum", "avg"):
-            assert math.isclose(st[k], fresh["metrics"][name][k], rel_tol=1e-12, abs_tol=1e-9)
+            assert math.isclose(stats[k], fresh["metrics"][name][k], rel_tol=1e-12, abs_tol=1e-9)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -170,6 +170,15 @@ def test_the_writer_carries_a_held_minute_forward_and_only_from_its_own_version(
     orders = runtime.aggregates.window(60, now=NOW)["metrics"]["orders"]
     assert (orders["count"], orders["sum"], orders["max"]) == (4, 16.0, 10.0)
     assert runtime.aggregates.cache.peek(minute)[0] == runtime.redis.hget(minute, "_v")
+
+    # The next minute starts while this one is held: its copy starts with its first write.
+    following = f"{runtime.aggregates.prefix}:m:{int(NOW) // 60 + 1}"
+    write_events(runtime, [event("orders", 5.0, ts=(NOW + 60) * 1000)])
+    version, parsed = runtime.aggregates.cache.peek(following)
+    assert version == runtime.redis.hget(following, "_v")
+    assert {p: (s.count, s.total) for p, s in parsed.items()} == {("web", "orders"): (1, 5.0)}
+    fresh = Aggregates(runtime.redis, runtime.aggregates.prefix)
+    assert runtime.aggregates.window(120, now=NOW + 60) == fresh.window(120, now=NOW + 60)
 
 
 @given(st.lists(st.tuples(st.integers(0, 150), st.sampled_from(["web", "api"]),
@@ -246,3 +255,27 @@ def test_a_sum_beyond_a_double_saturates_and_loses_no_event(runtime):
     assert fresh["metrics"]["orders"]["count"] == 3 and math.isinf(fresh["metrics"]["orders"]["sum"])
     served = orjson.loads(encode(body))  # the response encoder: JSON has no inf, the sum is null
     assert served["metrics"]["orders"]["sum"] is None and served["metrics"]["orders"]["count"] == 3
+
+
+def test_the_seconds_the_old_edge_enters_next_are_read_ahead_and_stay_exact(runtime):
+    """A window's old edge going from a whole minute to its seconds would read ~60 buckets at
+    once; they are read a few per request beforehand. The window must stay what a fresh reader
+    computes, and late events in a second read ahead must still count."""
+    from analytics.cache.aggregates import READ_AHEAD, Aggregates
+
+    last = int(NOW)
+    following = (last - 3599) // 60 * 60 + 60  # the minute the hour window's edge enters next
+    events = [event("orders", float(k), ts=(following + k) * 1000) for k in range(1, 60, 3)]
+    write_events(runtime, events + [event("orders", 1.0, ts=NOW * 1000)])
+    for _ in range(59 // READ_AHEAD + 1):
+        runtime.aggregates.window(3600, now=NOW)
+    held = [k for k in range(1, 60, 3) if runtime.aggregates.cache.peek(f"{runtime.aggregates.prefix}:s:{following + k}")]
+    assert held == list(range(1, 60, 3))
+
+    write_events(runtime, [event("orders", 1000.0, ts=(following + 4) * 1000)])  # late, into one read ahead
+    later = NOW + 60 + 2  # the edge is now inside that minute, at its third second
+    body = runtime.aggregates.window(3600, now=later)
+    assert body == Aggregates(runtime.redis, runtime.aggregates.prefix).window(3600, now=later)
+    first = int(later) - 3599
+    want = [e["value"] for e in events if e["ts"] // 1000 >= first] + [1.0, 1000.0]
+    assert body["metrics"]["orders"]["count"] == len(want) and body["metrics"]["orders"]["sum"] == sum(want)
