@@ -39,7 +39,8 @@ class Cell:
     rate: int
     clients: int
     kind: str = "product"  # or "naive": bench/naive_server.py, one emit per event; or "floor":
-    # bench/hop_floor.py, a bare Redis subscriber and no server (what any subscriber pays)
+    # bench/hop_floor.py, a bare Redis subscriber and no server (what any subscriber pays); or
+    # "forward": bench/ws_forward.py, a bare forwarder to the clients (what any server pays)
     mode: str = "gevent"  # ASYNC_MODE of the product
     batch: int = 0  # generator --batch (0 = its automatic choice)
     probe: bool = False  # run bench/rest_probe.py during the load

@@ -187,7 +187,8 @@ class Redis:
 
 
 class Server:
-    """The product backend (`backend/app.py`) or the naive baseline (`bench/naive_server.py`)."""
+    """The product backend (`backend/app.py`), the naive baseline (`bench/naive_server.py`) or
+    the two-hop floor (`bench/ws_forward.py`)."""
 
     def __init__(self, procs: Processes, kind: str, redis_url: str, log_path: Path, **settings):
         self.procs = procs
@@ -195,7 +196,8 @@ class Server:
         self.base = f"http://{HOST}:{self.port}"
         env = clean_env(REDIS_URL=redis_url, PORT=self.port, HOST=HOST, LOG_LEVEL="WARNING",
                         RATE_LIMIT="1000000 per minute", CORS_ORIGINS=self.base, **settings)
-        script = BACKEND / "app.py" if kind == "product" else BENCH / "naive_server.py"
+        script = {"product": BACKEND / "app.py", "naive": BENCH / "naive_server.py",
+                  "forward": BENCH / "ws_forward.py"}[kind]
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.proc = procs.start([PYTHON, str(script)], env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)

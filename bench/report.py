@@ -39,10 +39,14 @@ def budget_lines(result: dict) -> list[dict]:
 
     quiet, quiet_naive = find(rows, 100, 10), find(rows, 100, 10, kind="naive")
     floor = next((r for r in rows if r["kind"] == "floor"), None)
+    forward = find(rows, 100, 10, kind="forward")
     for q, limit in (("p50", 1.0), ("p99", 3.0)):
+        floors = [f"one hop (publisher -> Redis -> a bare Python subscriber): {q} {floor[q + '_ms']:.2f} ms"
+                  if floor and floor.get(q + "_ms") is not None else "",
+                  f"two hops (the same into a bare forwarder, bench/ws_forward.py, -> the same 10 clients): "
+                  f"{q} {forward[q + '_ms']:.2f} ms" if forward and forward.get(q + "_ms") is not None else ""]
         add(f"100 ev/s x 10 clients: {q}", f"<= {limit:.0f} ms", quiet, f"{q}_ms", limit, base_row=quiet_naive, fmt=MS,
-            extra=(f"hop floor (same publisher -> Redis -> a bare Python subscriber, no product code, no "
-                   f"browser hop): {q} {floor[q + '_ms']:.2f} ms") if floor else "")
+            extra="floors on this machine: " + "; ".join(filter(None, floors)) if any(floors) else "")
     mid, mid_naive = find(rows, 1000, 100), find(rows, 1000, 100, kind="naive")
     add("1,000 ev/s x 100 clients: p99", "<= 20 ms", mid, "p99_ms", 20.0, base_row=mid_naive, fmt=MS)
     high, high_naive = find(rows, 10_000, 100), find(rows, 10_000, 100, kind="naive")

@@ -39,11 +39,14 @@ def matrix(profile: str) -> list[Cell]:
     """The cells of a profile, in the order they run within one repeat. Baselines run right
     after the product cell they compare to, so both see the same machine state."""
     if profile == "smoke":
-        return [Cell(100, 1, kind="floor", role="floor"), Cell(100, 2), Cell(100, 2, kind="naive", role="baseline"),
+        return [Cell(100, 1, kind="floor", role="floor"), Cell(100, 2, kind="forward", role="floor"), Cell(100, 2),
+                Cell(100, 2, kind="naive", role="baseline"),
                 Cell(1000, 10),
                 Cell(1000, 10, client="socketio", role="client"),
                 Cell(20_000, 0, batch=500, role="ingest"), Cell(1000, 0, probe=True, role="rest")]
-    cells: list[Cell] = [Cell(100, 1, kind="floor", role="floor")]
+    # The floors: one hop (a bare subscriber), then two (a bare forwarder to the same clients).
+    cells: list[Cell] = [Cell(100, 1, kind="floor", role="floor"), Cell(100, 1, kind="forward", role="floor"),
+                         Cell(100, 10, kind="forward", role="floor")]
     baselines = {(100, 10), (1000, 100), (10_000, 100)}
     for rate in (100, 1000, 10_000):
         for clients in (1, 10, 100):
