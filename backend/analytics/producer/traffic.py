@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -47,10 +48,10 @@ def _objects(items: list) -> np.ndarray:
 _NO_TAGS: dict = {}  # shared, never changed: events() gives each event its own copy
 
 
+@dataclass
 class Incident:
-    def __init__(self, until: float, severity: float):
-        self.until = until
-        self.severity = severity
+    until: float
+    severity: float
 
 
 class Traffic:
@@ -132,4 +133,3 @@ class Traffic:
             at = metric == m
             tags[at] = dicts[tag_index[at]]
         return values.tolist(), tags.tolist()
-        return values, tags
