@@ -121,6 +121,25 @@ def test_stalled_client_backlog_is_bounded_and_drops_are_reported_as_a_gap():
     assert packets[-1].data.endswith('[{"n":99},{"n":99},{"n":99}]]')
 
 
+def test_a_client_closed_for_a_missed_ping_mid_delivery_does_not_cost_the_others_the_packet(app):
+    from engineio.socket import Socket
+
+    eio = socketio.server.eio
+    late, healthy = Socket(eio, "late"), Socket(eio, "healthy")
+    late.last_ping = time.time() - 10 * eio.ping_timeout  # engineio closes it on its next send
+    for i in range(8):  # a full backlog: the next packet first sends `gap`, which closes it
+        late.queue.put(_packet("metrics", orjson.dumps([{"n": i}]), events=1))
+    server = Server({"late": late, "healthy": healthy})
+    server.manager = type("Manager", (), {"rooms": {"/": {"all": {"s1": "late", "s2": "healthy"}}}})()
+    fanout = Fanout(server, backlog=8)
+    fanout.register(Subscription())
+    fanout.deliver([{"id": "e-1", "ts": 1.0, "source": "web", "metric": "orders", "value": 1.0, "tags": {}}])
+    assert late.closed
+    assert [p.data for p in healthy.queue.queue if getattr(p, "analytics_events", 0)] == \
+        ['2["metrics",[{"id":"e-1","ts":1.0,"source":"web","metric":"orders","value":1.0,"tags":{}}]]']
+    assert fanout.queue("late", _packet("metrics", b"[]")) is False
+
+
 def test_accepted_connections_have_tcp_nodelay():
     import socket
 

@@ -17,6 +17,7 @@ import logging
 
 import orjson
 from engineio import packet as eio_packet
+from engineio.exceptions import SocketIsClosedError
 
 from analytics import counters
 from analytics.sockets.direct_ws import frame
@@ -95,7 +96,13 @@ class Fanout:
         if ws is not None and sock.upgraded and not sock.upgrading and sock.queue.empty() \
                 and ws.try_write(frame(pkt)):
             return WRITTEN
-        self._enqueue(sock, pkt)
+        try:
+            self._enqueue(sock, pkt)
+        except SocketIsClosedError:
+            # engineio closes a client that missed its ping deadline from inside send() (a
+            # client far behind, under load): it is gone, and the clients after it in this
+            # delivery must still get the packet.
+            return GONE
         return QUEUED
 
     def _enqueue(self, sock, pkt: eio_packet.Packet) -> None:
