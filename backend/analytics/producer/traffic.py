@@ -114,7 +114,6 @@ class Traffic:
         the caller copies it), from one uniform and one normal draw per event."""
         n = len(metric)
         value = np.ones(n)
-        tag_index = np.zeros(n, dtype=np.int64)
         orders = metric == self.metrics.index("orders")
         value[orders] = np.round(np.exp(math.log(45 * trend) + 0.6 * normal[orders]) * (0.8 + 0.2 * cycle), 2)
         latency = metric == self.metrics.index("latency_ms")
@@ -122,14 +121,11 @@ class Traffic:
         value[latency] = np.round(np.exp(np.log(scale) + 0.35 * normal[latency]), 1)
         users = metric == self.metrics.index("active_users")  # a gauge that follows the cycle
         value[users] = np.round(self.users_base[source[users]] * trend * cycle * (0.97 + 0.06 * uniform[users]))
-        for m, (cumulative, _) in self.tag_tables.items():
-            at = metric == m
-            tag_index[at] = np.minimum(np.searchsorted(cumulative, uniform[at], side="right"), len(cumulative) - 1)
         values = value.astype(object)  # Python floats; counts and gauges as Python ints
         is_int = np.isin(metric, self.int_metrics)
         values[is_int] = value[is_int].astype(np.int64).astype(object)
         tags = np.full(n, _NO_TAGS, dtype=object)
-        for m, (_, dicts) in self.tag_tables.items():
+        for m, (cumulative, dicts) in self.tag_tables.items():
             at = metric == m
-            tags[at] = dicts[tag_index[at]]
+            tags[at] = dicts[np.minimum(np.searchsorted(cumulative, uniform[at], side="right"), len(dicts) - 1)]
         return values.tolist(), tags.tolist()
