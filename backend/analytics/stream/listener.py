@@ -1,7 +1,11 @@
-"""Listener: subscribes to METRICS_CHANNEL, parses and validates each message once, fans out.
+"""Listener: subscribes to METRICS_CHANNEL (the pub/sub producer interface), validates each
+message once and hands its valid events on: into the durable log.
 
-Nothing that arrives on the channel can stop it; Redis going away makes it reconnect with
-backoff and resume on its own.
+Every replica stays subscribed, but only the one whose `active()` says so (the holder of the
+bridge lease) handles messages, so each message enters the log once. Pub/sub keeps nothing: a
+message published while no replica is subscribed, or in the moments a dead bridge's lease takes
+to pass to another replica, is gone. Nothing that arrives on the channel can stop the listener;
+Redis going away makes it probe every few hundred milliseconds and subscribe again.
 """
 from __future__ import annotations
 
@@ -22,12 +26,13 @@ YIELD_EVERY_S = 0.002
 
 class Listener:
     def __init__(self, client: redis.Redis, channel: str, sinks: list[Sink], sleep: Callable[[float], None],
-                 yield_to_io: Callable[[], None] = lambda: None):
+                 yield_to_io: Callable[[], None] = lambda: None, active: Callable[[], bool] = lambda: True):
         self.client = client
         self.channel = channel
         self.sinks = sinks
         self.sleep = sleep
         self.yield_to_io = yield_to_io  # lets other tasks and pending socket reads run, then resumes
+        self.active = active
         self.state = "starting"
         self.reconnects = 0
         self.running = True
@@ -48,20 +53,20 @@ class Listener:
         return len(result.events)
 
     def run(self) -> None:
-        backoff = 0.25
+        backoff = 0.1
         while self.running:
             pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(self.channel)
                 if self.state != "subscribed":
                     log.info("listening on channel %r", self.channel)
-                self.state, backoff = "subscribed", 0.25
+                self.state, backoff = "subscribed", 0.1
                 yielded = time.monotonic()
                 while self.running:
                     # Block in the read itself: a timeout makes redis-py poll the socket before
                     # every message, which cost more CPU than parsing the events.
                     message = pubsub.get_message(timeout=None)
-                    if message is not None and message["type"] == "message":
+                    if message is not None and message["type"] == "message" and self.active():
                         self.handle(message["data"])
                     # Messages already buffered are read without blocking, so under gevent a
                     # burst would starve the batcher and the socket writers: let them run.
@@ -75,10 +80,12 @@ class Listener:
                     # pubsub` (32 MB by default): say so loudly, it means lost events.
                     self.reconnects += 1
                     counters.REDIS_RECONNECTS.inc()
-                    log.error("subscription to %r lost (%s): events published until it is back are lost; "
-                              "if Redis is up, raise its client-output-buffer-limit for pubsub", self.channel, exc)
+                    log.error("subscription to %r lost (%s): messages published on it until it is back are "
+                              "lost (the durable log is not); if Redis is up, raise its "
+                              "client-output-buffer-limit for pubsub", self.channel, exc)
                 self.state = "reconnecting"
-                log.warning("redis unreachable (%s); listener retrying in %.1fs", exc, backoff)
+                self._bad_input_log.warning("down", "redis unreachable (%s); listener probing every %.1fs",
+                                            exc, backoff)
             except Exception:  # a bug must not silence the stream: log it, keep listening
                 log.exception("listener error; resubscribing")
             finally:
@@ -88,7 +95,7 @@ class Listener:
                     pass
             if self.running:
                 self.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, 0.4)  # probe often: subscribed within a second of Redis
 
     def stop(self) -> None:
         self.running = False

@@ -1,0 +1,88 @@
+"""The durable log: a Redis Stream of accepted events, the one record every replica reads.
+
+Each entry holds one producer message's valid events as a JSON array (field `e`), so a producer
+batching 500 events costs one XADD, one entry to read and one to acknowledge. An entry's ID is
+the *position* clients resume from: every event of an entry is delivered in the same packet, so
+a position never falls inside an entry.
+
+Retention is bounded twice: XADD trims to about STREAM_MAXLEN entries (the memory bound), and
+the recorder trims entries older than STREAM_RETENTION_S once they are recorded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+import redis
+
+from analytics.events.schema import encode
+
+FIELD = b"e"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One log entry: its position and its events (oldest first)."""
+
+    position: str
+    events: list[dict]
+
+
+def position_key(position: str) -> tuple[int, int]:
+    """A position as a sortable pair; raises ValueError on anything that is not `<ms>-<seq>`."""
+    ms, _, seq = position.partition("-")
+    if not (ms.isascii() and ms.isdigit() and seq.isascii() and seq.isdigit()) or len(position) > 41:
+        raise ValueError(f"{position!r} is not a log position")
+    return int(ms), int(seq)
+
+
+def parse_entries(raw: list) -> list[Entry]:
+    """Entries as redis-py returns them from XRANGE / XREAD; trimmed entries (no fields) skipped."""
+    out = []
+    for entry_id, fields in raw:
+        payload = fields.get(FIELD) if fields else None
+        if payload is None:
+            continue
+        out.append(Entry(entry_id.decode() if isinstance(entry_id, bytes) else entry_id, orjson.loads(payload)))
+    return out
+
+
+class DurableLog:
+    def __init__(self, client: redis.Redis, key: str, max_entries: int):
+        self.client = client
+        self.key = key
+        self.max_entries = max_entries
+
+    def append(self, events: list[dict], pipe=None) -> str | None:
+        """XADD one entry of validated events; returns its position (None when queued on `pipe`)."""
+        target = pipe if pipe is not None else self.client
+        result = target.xadd(self.key, {FIELD: encode(events)}, maxlen=self.max_entries, approximate=True)
+        return None if pipe is not None else result.decode()
+
+    def last_position(self) -> str:
+        """The position of the newest entry ever added ("0-0" for a new log): live reads start here."""
+        try:
+            info = self.client.xinfo_stream(self.key)
+        except redis.ResponseError:  # no such key yet
+            return "0-0"
+        last = info["last-generated-id"]
+        return last.decode() if isinstance(last, bytes) else last
+
+    def read_after(self, position: str, count: int, block_ms: int) -> list[Entry]:
+        """Entries after `position`, waiting up to block_ms for the first one."""
+        reply = self.client.xread({self.key: position}, count=count, block=block_ms)
+        return parse_entries(reply[0][1]) if reply else []
+
+    def range_after(self, position: str, upto: str, count: int) -> list[Entry]:
+        """Entries after `position` up to and including `upto`, at most `count`."""
+        return parse_entries(self.client.xrange(self.key, "(" + position, upto, count=count))
+
+    def lost_after(self, position: str) -> bool:
+        """Whether retention removed any entry newer than `position` (a resume from there has a hole)."""
+        try:
+            info = self.client.xinfo_stream(self.key)
+        except redis.ResponseError:
+            return False
+        deleted = info.get("max-deleted-entry-id") or b"0-0"
+        deleted = deleted.decode() if isinstance(deleted, bytes) else deleted
+        return position_key(deleted) > position_key(position)
