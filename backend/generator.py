@@ -1,8 +1,10 @@
 """Simulated producer: `python backend/generator.py [--rate N] [--duration S] [--batch K]`.
 
-Publishes realistic business metric events to METRICS_CHANNEL at a paced rate. At high rates
-it publishes JSON arrays of K events (K chosen automatically unless --batch is given), as
-DESIGN.md asks of producers. Survives Redis going away: says so, reconnects, keeps pace.
+Appends realistic business metric events to the durable log (STREAM_KEY) at a paced rate, or
+publishes them on METRICS_CHANNEL with `--transport pubsub` (the card's producer interface,
+which keeps nothing while no backend listens). At high rates it sends JSON arrays of K events
+(K chosen automatically unless --batch is given). Survives Redis going away: says so, retries
+the same batch, keeps pace. SIGTERM / Ctrl-C: finishes the batch in hand, then exits 0.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import redis  # noqa: E402
 from analytics.events.schema import MAX_EVENTS_PER_MESSAGE, NAME_PATTERN, encode  # noqa: E402
 from analytics.producer.traffic import Traffic  # noqa: E402
 from analytics.settings import Settings, SettingsError  # noqa: E402
+from analytics.stream.durable_log import DurableLog  # noqa: E402
 
 log = logging.getLogger("generator")
 MAX_PUBLISHES_PER_SECOND = 500
@@ -34,6 +37,8 @@ def parse_args(argv: list[str], settings: Settings) -> argparse.Namespace:
     parser.add_argument("--sources", default="web,mobile,api", help="comma-separated source names")
     parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable traffic")
     parser.add_argument("--cycle-seconds", type=float, default=600.0, help="length of a simulated day")
+    parser.add_argument("--transport", choices=("log", "pubsub"), default="log",
+                        help="log: the durable log (default); pubsub: PUBLISH on METRICS_CHANNEL")
     args = parser.parse_args(argv)
     import re
 
@@ -55,8 +60,14 @@ def batch_size(rate: float, requested: int) -> int:
     return max(1, min(MAX_EVENTS_PER_MESSAGE, math.ceil(rate / MAX_PUBLISHES_PER_SECOND)))
 
 
-def run(client: redis.Redis, channel: str, traffic: Traffic, rate: float, duration: float, batch: int,
-        stop: list[bool]) -> int:
+def sender(client: redis.Redis, settings: Settings, transport: str):
+    """A function that sends one batch of events on the chosen transport."""
+    if transport == "pubsub":
+        return lambda events: client.publish(settings.METRICS_CHANNEL, encode(events if len(events) > 1 else events[0]))
+    return DurableLog(client, settings.STREAM_KEY, settings.STREAM_MAXLEN).append
+
+
+def run(send, traffic: Traffic, rate: float, duration: float, batch: int, stop: list[bool]) -> int:
     """Publish until `duration` passes (or forever), paced against the clock; returns events sent."""
     interval = batch / rate
     start = time.monotonic()
@@ -64,6 +75,21 @@ def run(client: redis.Redis, channel: str, traffic: Traffic, rate: float, durati
     sent = 0
     report_at = start + 10
     outage_since = None
+
+    def send_until_stopped(send, events, stop) -> bool:
+        """Send the batch in hand, retrying while Redis is away; False if stopped first."""
+        nonlocal outage_since
+        while True:
+            try:
+                send(events)
+                return True
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if outage_since is None:
+                    outage_since = time.monotonic()
+                    log.warning("redis unreachable (%s); retrying", exc)
+                if stop[0]:
+                    return False
+                time.sleep(0.2)
     while not stop[0] and (duration <= 0 or time.monotonic() - start < duration):
         delay = next_at - time.monotonic()
         if delay > 0:
@@ -79,16 +105,11 @@ def run(client: redis.Redis, channel: str, traffic: Traffic, rate: float, durati
         published_ms = time.time() * 1000.0
         for event in events:
             event["ts"] = published_ms
-        try:
-            client.publish(channel, encode(events if n > 1 else events[0]))
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            if outage_since is None:
-                outage_since = time.monotonic()
-                log.warning("redis unreachable (%s); retrying", exc)
-            time.sleep(0.5)
-            next_at = time.monotonic()  # keep pace from now on; do not burst to catch up
-            continue
+        if not send_until_stopped(send, events, stop):
+            log.warning("stopped while Redis was unreachable: %d events in hand were not sent", n)
+            break
         if outage_since is not None:
+            next_at = time.monotonic()  # keep pace from now on; do not burst to catch up
             log.warning("redis is back after %.1fs; publishing again", time.monotonic() - outage_since)
             outage_since = None
         sent += n
@@ -113,13 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     batch = batch_size(args.rate, args.batch)
     traffic = Traffic(args.sources, seed=args.seed, cycle_seconds=args.cycle_seconds)
     stop = [False]
-    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
-    log.info("publishing %.0f ev/s to %r in arrays of %d", args.rate, settings.METRICS_CHANNEL, batch)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.__setitem__(0, True))
+    target = settings.STREAM_KEY if args.transport == "log" else settings.METRICS_CHANNEL
+    log.info("sending %.0f ev/s to %r (%s) in arrays of %d", args.rate, target, args.transport, batch)
     started = time.monotonic()
-    try:
-        sent = run(client, settings.METRICS_CHANNEL, traffic, args.rate, args.duration, batch, stop)
-    except KeyboardInterrupt:
-        sent = traffic.seq
+    sent = run(sender(client, settings, args.transport), traffic, args.rate, args.duration, batch, stop)
     elapsed = time.monotonic() - started
     print(f"generator: published {sent} events in {elapsed:.1f}s ({sent / max(elapsed, 1e-9):.0f} ev/s)", flush=True)
     return 0

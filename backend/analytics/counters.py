@@ -31,3 +31,17 @@ def rejected_by_reason(path: str) -> dict[str, int]:
             if sample.name.endswith("_total") and sample.labels.get("path") == path:
                 out[sample.labels["reason"]] = int(sample.value)
     return out
+LOG_CLAIMS = Counter("analytics_log_claims_total", "Log entries a recorder took over from another (dead or stalled)")
+RECORD_FENCED = Counter("analytics_log_fenced_writes_total",
+                        "Recorder writes aborted because another recorder had taken their entries over")
+LOG_LAG = Gauge("analytics_log_lag_entries", "Log entries not yet recorded (never read by a recorder, or pending)")
+LOG_PENDING = Gauge("analytics_log_pending_entries", "Log entries read by a recorder and not yet acknowledged")
+
+
+def recorded() -> int:
+    """Events this replica recorded into the cache and aggregates, for /api/health."""
+    for metric in EVENTS_CACHED.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                return int(sample.value)
+    return 0

@@ -1,4 +1,6 @@
-"""The app factory: binds the extensions, wires events -> listener -> cache / batcher -> api / sockets."""
+"""The app factory: binds the extensions and wires the stream:
+producers -> durable log (pub/sub bridged in by the listener) -> recorder -> cache -> api;
+durable log -> log reader -> batcher -> sockets."""
 from __future__ import annotations
 
 import logging
@@ -17,14 +19,16 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from analytics.api import errors, events, health, metrics, openapi
 from analytics.cache.aggregates import Aggregates
 from analytics.cache.recent import RecentEvents
-from analytics.cache.writer_lease import WriterLease
 from analytics.settings import Settings
 from analytics.sockets import direct_ws
 from analytics.sockets.fanout import Fanout, gap_packet
 from analytics.sockets.handlers import MetricsNamespace
 from analytics.stream.batcher import Batcher
-from analytics.stream.cache_writer import CacheWriter
+from analytics.stream.durable_log import DurableLog
+from analytics.stream.lease import Lease
 from analytics.stream.listener import Listener
+from analytics.stream.log_reader import LogReader
+from analytics.stream.recorder import Recorder
 
 log = logging.getLogger(__name__)
 socketio = SocketIO()
@@ -39,15 +43,23 @@ class Runtime:
     redis: redis.Redis
     recent: RecentEvents
     aggregates: Aggregates
+    log: DurableLog
     fanout: Fanout | None = None
     listener: Listener | None = None
-    cache_writer: CacheWriter | None = None
+    bridge_lease: Lease | None = None
+    reader: LogReader | None = None
+    recorder: Recorder | None = None
     batcher: Batcher | None = None
 
     def stop(self) -> None:
-        for part in (self.listener, self.cache_writer, self.batcher):
+        for part in (self.listener, self.reader, self.recorder, self.batcher):
             if part:
                 part.stop()
+        if self.bridge_lease:
+            try:
+                self.bridge_lease.release()  # another replica bridges pub/sub from now on, not in LEASE_MS
+            except (redis.RedisError, OSError):
+                pass
 
 
 def connect_redis(settings: Settings) -> redis.Redis:
@@ -66,7 +78,8 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXIES, x_proto=settings.TRUSTED_PROXIES)
     client = connect_redis(settings)
     runtime = Runtime(settings, client, RecentEvents(client, settings.RECENT_KEY, settings.RECENT_MAX),
-                      Aggregates(client, settings.AGG_PREFIX))
+                      Aggregates(client, settings.AGG_PREFIX), DurableLog(client, settings.STREAM_KEY,
+                                                                         settings.STREAM_MAXLEN))
     app.extensions["analytics"] = runtime
 
     errors.register_error_handlers(app)
@@ -121,23 +134,24 @@ def io_yield(async_mode: str) -> Callable[[], None]:
 
 
 def start_stream_tasks(runtime: Runtime) -> None:
-    """Start the listener, the cache writer and the batcher as Socket.IO background tasks."""
+    """Start the listener, the log reader, the recorder and the batcher as Socket.IO background tasks."""
     eio = socketio.server.eio
-    lease = WriterLease(runtime.redis, f"{runtime.settings.AGG_PREFIX}:writer")
-    step_aside = io_yield(runtime.settings.ASYNC_MODE)
-    runtime.cache_writer = CacheWriter(runtime.redis, runtime.recent, runtime.aggregates,
-                                       eio.create_event(), socketio.sleep, lease, yield_to_io=step_aside)
+    settings = runtime.settings
+    step_aside = io_yield(settings.ASYNC_MODE)
 
     def overflow(n: int) -> None:
         log.error("batcher backlog overflow: %d events dropped for every client", n)
         for eio_sid in list(eio.sockets):
             runtime.fanout.queue(eio_sid, gap_packet(n))
 
-    runtime.batcher = Batcher(runtime.fanout.deliver, runtime.settings.BATCH_MS, eio.create_event(),
+    runtime.batcher = Batcher(runtime.fanout.deliver, settings.BATCH_MS, eio.create_event(),
                               socketio.sleep, clients=lambda: len(eio.sockets),
-                              send_budget=runtime.settings.SEND_BUDGET, on_overflow=overflow)
-    runtime.listener = Listener(runtime.redis, runtime.settings.METRICS_CHANNEL,
-                                [runtime.batcher.add, runtime.cache_writer.add], socketio.sleep,
-                                yield_to_io=step_aside)
-    for task in (runtime.cache_writer.run, runtime.batcher.run, runtime.listener.run):
+                              send_budget=settings.SEND_BUDGET, on_overflow=overflow)
+    runtime.reader = LogReader(runtime.log, runtime.batcher.add, socketio.sleep, yield_to_io=step_aside)
+    runtime.recorder = Recorder(runtime.log, runtime.recent, runtime.aggregates, settings.STREAM_RETENTION_S,
+                                socketio.sleep, yield_to_io=step_aside)
+    runtime.bridge_lease = Lease(runtime.redis, f"{settings.STREAM_KEY}:bridge")
+    runtime.listener = Listener(runtime.redis, settings.METRICS_CHANNEL, [runtime.log.append], socketio.sleep,
+                                yield_to_io=step_aside, active=runtime.bridge_lease.held)
+    for task in (runtime.batcher.run, runtime.recorder.run, runtime.reader.run, runtime.listener.run):
         socketio.start_background_task(task)

@@ -91,6 +91,9 @@ class Settings:
     RATE_LIMIT: str = "600 per minute"
     INGEST_MAX_BYTES: int = 1 << 20
     TRUSTED_PROXIES: int = 0
+    STREAM_KEY: str = "metrics:log"
+    STREAM_MAXLEN: int = 100_000
+    STREAM_RETENTION_S: int = 600
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, env_file: Path | None = ENV_FILE) -> Settings:
@@ -120,6 +123,9 @@ class Settings:
             "RATE_LIMIT": lambda n, r: r.strip() or _fail(n, "is empty"),
             "INGEST_MAX_BYTES": lambda n, r: _int(n, r, 1024, 16 << 20),
             "TRUSTED_PROXIES": lambda n, r: _int(n, r, 0, 5),
+            "STREAM_KEY": _key,
+            "STREAM_MAXLEN": lambda n, r: _int(n, r, 1_000, 100_000_000),
+            "STREAM_RETENTION_S": lambda n, r: _int(n, r, 10, 7 * 86400),
         }
         values = {}
         for f in fields(cls):

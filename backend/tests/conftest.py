@@ -29,7 +29,7 @@ def settings(redis_url, redisdb) -> Settings:
     """Settings for an in-process app: threading mode, a unique channel, the test Redis."""
     unique = uuid.uuid4().hex[:8]
     return Settings(REDIS_URL=redis_url, ASYNC_MODE="threading", METRICS_CHANNEL=f"metrics-{unique}",
-                    RECENT_KEY=f"recent-{unique}", AGG_PREFIX=f"agg-{unique}", RECENT_MAX=50,
+                    RECENT_KEY=f"recent-{unique}", AGG_PREFIX=f"agg-{unique}", STREAM_KEY=f"log-{unique}", RECENT_MAX=50,
                     RATE_LIMIT="10000 per minute", CORS_ORIGINS=["http://localhost:3000"])
 
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 import socket
 
 
-def write_events(runtime, events: list[dict]) -> None:
-    """Write events through the real cache path (one pipeline), as the cache writer does."""
-    from analytics.stream.cache_writer import CacheWriter
+def write_events(runtime, events: list[dict], aggregates=None) -> None:
+    """Write events through the real path: appended to the durable log, then recorded (by a
+    recorder with its own `aggregates`, as another replica would, when given)."""
+    from analytics.stream.durable_log import parse_entries
+    from analytics.stream.recorder import GROUP, Recorder
 
-    writer = CacheWriter(runtime.redis, runtime.recent, runtime.aggregates, wake=None, sleep=lambda _s: None)
-    writer.write(events)
+    recorder = Recorder(runtime.log, runtime.recent, aggregates or runtime.aggregates, retention_s=600, sleep=lambda _s: None)
+    recorder.ensure_group()
+    runtime.log.append(events)
+    reply = runtime.redis.xreadgroup(GROUP, recorder.consumer, {runtime.log.key: ">"})
+    recorder.record(parse_entries(reply[0][1]))
 
 
 def event(metric="orders", value=1.0, source="web", ts=None, id=None, tags=None) -> dict:

@@ -148,7 +148,6 @@ def test_windows_read_between_writes_equal_a_fresh_read(runtime, parts, window):
 
 def test_the_writer_carries_a_held_minute_forward_and_only_from_its_own_version(runtime):
     from analytics.cache.aggregates import Aggregates, parse_bucket
-    from analytics.stream.cache_writer import CacheWriter
 
     minute = f"{runtime.aggregates.prefix}:m:{int(NOW) // 60}"
     write_events(runtime, [event("orders", 1.0, ts=NOW * 1000)])
@@ -162,9 +161,8 @@ def test_the_writer_carries_a_held_minute_forward_and_only_from_its_own_version(
 
     # Another replica writes the same minute: this process's copy is no longer current, so its
     # next write must not advance it, and the next read must fetch the bucket afresh.
-    other = CacheWriter(runtime.redis, runtime.recent, Aggregates(runtime.redis, runtime.aggregates.prefix),
-                        wake=None, sleep=lambda _s: None)
-    other.write([event("orders", 10.0, ts=NOW * 1000)])
+    write_events(runtime, [event("orders", 10.0, ts=NOW * 1000)],
+                 aggregates=Aggregates(runtime.redis, runtime.aggregates.prefix))
     write_events(runtime, [event("orders", 3.0, ts=NOW * 1000)])
     assert runtime.aggregates.cache.peek(minute)[0] == version
     orders = runtime.aggregates.window(60, now=NOW)["metrics"]["orders"]

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import queue
-import threading
 import time
 
 import orjson
@@ -12,7 +11,6 @@ import pytest
 from analytics.factory import socketio
 from analytics.sockets.fanout import Fanout, _packet
 from analytics.sockets.rooms import Subscription
-from analytics.stream.batcher import Batcher
 
 
 def test_clients_start_in_the_all_room_and_subscribe_narrows(app):
@@ -40,52 +38,6 @@ def test_subscription_selects_matching_events():
     events = [{"source": s, "metric": m} for s in ("web", "api") for m in ("orders", "errors")]
     assert Subscription().select(events) is events
     assert Subscription(frozenset({"web"}), frozenset({"errors"})).select(events) == [{"source": "web", "metric": "errors"}]
-
-
-def run_batcher(batch_ms: int, clients: int):
-    delivered: list[list[dict]] = []
-    done = threading.Event()
-    batcher = Batcher(lambda b: (delivered.append(b), done.set()), batch_ms, threading.Event(), time.sleep,
-                      clients=lambda: clients, send_budget=1000)
-    threading.Thread(target=batcher.run, daemon=True).start()
-    return batcher, delivered, done
-
-
-def test_batcher_sends_a_quiet_event_at_once_and_coalesces_a_burst():
-    batcher, delivered, done = run_batcher(batch_ms=1000, clients=10_000)  # gap = BATCH_MS = 1 s
-    batcher.add([{"n": 0}])
-    assert done.wait(5)
-    done.clear()
-    for i in range(1, 11):  # within the gap: all ten go out together
-        batcher.add([{"n": i}])
-    assert done.wait(5)
-    batcher.stop()
-    assert delivered == [[{"n": 0}], [{"n": i} for i in range(1, 11)]]
-
-
-def test_batcher_gap_follows_the_send_budget():
-    assert run_batcher(batch_ms=20, clients=10)[0].gap() == 10 / 1000
-    assert run_batcher(batch_ms=20, clients=100)[0].gap() == 0.02  # capped at BATCH_MS
-
-
-def test_a_heavy_stream_stretches_the_gap_and_a_quiet_one_lets_it_go_back():
-    from analytics.stream.batcher import DELIVERY_KNEE, RATE_WINDOW_S
-
-    batcher = run_batcher(batch_ms=1000, clients=10)[0]  # gap 10 ms at any rate under the knee
-    per_window = DELIVERY_KNEE // 10 * RATE_WINDOW_S  # events in one window at the knee's rate
-    batcher.add([{"n": i} for i in range(int(per_window) // 2)])  # half the knee's rate
-    time.sleep(RATE_WINDOW_S)
-    batcher.add([])
-    assert 0 < batcher.rate < DELIVERY_KNEE / 10 and batcher.gap() == 10 / 1000
-    batcher.add([{"n": i} for i in range(int(per_window) * 4)])  # four times the knee's rate
-    time.sleep(RATE_WINDOW_S)
-    batcher.add([])
-    assert batcher.rate > 2 * DELIVERY_KNEE / 10  # four times, less any stall of the test machine
-    # The budget fell in proportion to the load: the gap is 10 ms times the load over the knee.
-    assert batcher.gap() == pytest.approx(0.01 * batcher.rate * 10 / DELIVERY_KNEE)
-    time.sleep(2.5 * RATE_WINDOW_S)  # the stream stopped: the estimate goes stale
-    assert batcher.gap() == 10 / 1000
-    batcher.stop()
 
 
 class StalledSocket:

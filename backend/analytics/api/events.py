@@ -1,8 +1,8 @@
 """POST /api/events: apps send their own events over HTTP.
 
 The body is validated with the one event schema, ids and timestamps are filled in, and the
-accepted events are published to METRICS_CHANNEL, so every replica's listener sees them just
-like events from any other producer.
+accepted events are appended to the durable log before the answer: a 202 means they are in
+the log, and will be recorded and delivered once whatever happens to this replica.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from analytics import counters
 from analytics.api.errors import ApiError
-from analytics.events.schema import encode, parse_message
+from analytics.events.schema import parse_message
 
 bp = Blueprint("events", __name__)
 
@@ -28,11 +28,12 @@ def ingest():
             raise ApiError(400, "no_events", "the body holds no events", "body")
         reason = next(iter(result.rejected))
         raise ApiError(413 if reason == "too_large" else 400, reason, result.first_error or reason, "body")
-    runtime.redis.publish(runtime.settings.METRICS_CHANNEL, encode(result.events))
+    position = runtime.log.append(result.events)
     counters.EVENTS_ACCEPTED.labels("http").inc(len(result.events))
     return jsonify({
         "accepted": len(result.events),
         "rejected": dict(result.rejected),
         "first_error": result.first_error,
         "ids": [e["id"] for e in result.events],
+        "position": position,
     }), 202

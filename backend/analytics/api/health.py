@@ -1,4 +1,7 @@
-"""GET /api/health: is Redis up, is the listener subscribed, what came in."""
+"""GET /api/health: is Redis up, is every stream task working, what came in.
+
+"ok" only while Redis answers AND the listener is subscribed, the log reader reading and the
+recorder recording: a replica that has Redis back but not yet its stream says "degraded"."""
 from __future__ import annotations
 
 import time
@@ -20,19 +23,27 @@ def health():
         redis_state = "up"
     except (redis.RedisError, OSError):
         redis_state = "down"
-    body = {
-        "status": "ok" if redis_state == "up" else "degraded",
-        "redis": redis_state,
+    tasks = {
         "listener": runtime.listener.state if runtime.listener else "off",
+        "log_reader": runtime.reader.state if runtime.reader else "off",
+        "recorder": runtime.recorder.state if runtime.recorder else "off",
+    }
+    working = all(state in ("subscribed", "reading", "recording", "off") for state in tasks.values())
+    ok = redis_state == "up" and working
+    body = {
+        "status": "ok" if ok else "degraded",
+        "redis": redis_state,
+        **tasks,
         "listener_reconnects": runtime.listener.reconnects if runtime.listener else 0,
         "uptime_s": round(time.time() - STARTED, 1),
         "async_mode": runtime.settings.ASYNC_MODE,
         "events": {
             "accepted": counters.accepted("channel"),
             "rejected": counters.rejected_by_reason("channel"),
-            "cache_pending": runtime.cache_writer.pending() if runtime.cache_writer else 0,
-            "cache_writer": bool(runtime.cache_writer and runtime.cache_writer.lease
-                                 and runtime.cache_writer.lease.last_known),
+            "accepted_http": counters.accepted("http"),
+            "recorded": counters.recorded(),
+            "log_lag": runtime.recorder.lag if runtime.recorder else 0,
+            "bridge": bool(runtime.bridge_lease and runtime.bridge_lease.last_known),
         },
     }
-    return jsonify(body), 200 if redis_state == "up" else 503
+    return jsonify(body), 200 if ok else 503

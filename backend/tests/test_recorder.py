@@ -1,0 +1,107 @@
+"""The recorder against a real Redis: every log entry recorded once, whichever recorder dies or stalls."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from analytics.cache.aggregates import Aggregates
+from analytics.stream import recorder as recorder_module
+from analytics.stream.durable_log import parse_entries
+from analytics.stream.recorder import GROUP, Recorder
+from tests.helpers import event
+
+
+def new_recorder(runtime, retention_s: int = 600) -> Recorder:
+    """A recorder as another replica would run it: its own consumer name and parsed-bucket cache."""
+    rec = Recorder(runtime.log, runtime.recent, Aggregates(runtime.redis, runtime.aggregates.prefix),
+                   retention_s=retention_s, sleep=time.sleep)
+    rec.ensure_group()
+    return rec
+
+
+def read(rec: Recorder) -> list:
+    reply = rec.client.xreadgroup(GROUP, rec.consumer, {rec.log.key: ">"}, count=100)
+    return parse_entries(reply[0][1]) if reply else []
+
+
+def totals(client) -> tuple[int, int]:
+    body = client.get("/api/metrics/aggregate?window=60").json
+    return body["total"]["count"], client.get("/api/metrics/recent?limit=50").json["count"]
+
+
+def test_entries_are_recorded_once_and_acknowledged(client, runtime):
+    rec = new_recorder(runtime)
+    for i in range(3):
+        runtime.log.append([event(value=i), event(value=i)])
+    assert rec.record(read(rec)) == 6
+    assert totals(client) == (6, 6)
+    assert runtime.redis.xpending(runtime.log.key, GROUP)["pending"] == 0
+    assert read(rec) == []  # nothing is handed out twice
+
+
+def test_a_stalled_recorders_entries_are_claimed_and_its_late_write_is_fenced(client, runtime, monkeypatch):
+    monkeypatch.setattr(recorder_module, "CLAIM_IDLE_MS", 50)
+    stalled, alive = new_recorder(runtime), new_recorder(runtime)
+    runtime.log.append([event(value=1), event(value=2)])
+    runtime.log.append([event(value=3)])
+    taken = read(stalled)  # read, then stalls before writing
+    assert len(taken) == 2
+    time.sleep(0.1)
+    claimed = alive.claim_idle()
+    assert [e.position for e in claimed] == [e.position for e in taken]
+    assert alive.record(claimed) == 3
+    assert stalled.record(taken) == 0  # woke up: fenced, writes nothing
+    assert totals(client) == (3, 3)
+    assert runtime.redis.xpending(runtime.log.key, GROUP)["pending"] == 0
+
+
+def test_a_claim_between_the_ownership_check_and_the_write_aborts_the_write(client, runtime, monkeypatch):
+    """The race the fence exists for: the entries change hands after the stalled recorder checked them."""
+    monkeypatch.setattr(recorder_module, "CLAIM_IDLE_MS", 0)
+    slow, other = new_recorder(runtime), new_recorder(runtime)
+    runtime.log.append([event(value=1)])
+    taken = read(slow)
+    claimed = []
+
+    def claim_meanwhile():  # runs while `slow` prepares its write, after its WATCH and ownership check
+        if not claimed:
+            claimed.extend(other.claim_idle())
+
+    slow.yield_to_io = claim_meanwhile
+    assert slow.record(taken) == 0
+    assert [e.position for e in claimed] == [e.position for e in taken]
+    assert other.record(claimed) == 1
+    assert totals(client) == (1, 1)
+
+
+def test_a_dead_recorders_entries_are_recorded_by_a_new_one(client, runtime, monkeypatch):
+    monkeypatch.setattr(recorder_module, "CLAIM_IDLE_MS", 50)
+    dead = new_recorder(runtime)
+    runtime.log.append([event(value=i) for i in range(5)])
+    read(dead)  # and never writes: the process was killed
+    time.sleep(0.1)
+    successor = new_recorder(runtime)
+    assert successor.record(successor.claim_idle()) == 5
+    assert totals(client) == (5, 5)
+
+
+def test_housekeeping_trims_recorded_entries_past_retention_and_keeps_unrecorded_ones(runtime):
+    rec = new_recorder(runtime, retention_s=0)
+    runtime.log.append([event()])
+    rec.record(read(rec))
+    pending_position = runtime.log.append([event()])
+    read(rec)  # read, not recorded: must survive any trim
+    runtime.log.append([event()])  # never read: must survive too
+    rec.housekeeping()
+    remaining = [p.decode() for p, _ in runtime.redis.xrange(runtime.log.key)]
+    assert remaining[0] == pending_position and len(remaining) == 2
+    assert rec.lag == 2
+
+
+@pytest.mark.parametrize("position", ["", "1", "-1", "1-", "a-1", "1-1-1", "١-1", "1" * 40 + "-1"])
+def test_a_malformed_position_is_refused(position):
+    from analytics.stream.durable_log import position_key
+
+    with pytest.raises(ValueError):
+        position_key(position)
