@@ -14,6 +14,7 @@ never slowed: queueing never blocks.
 from __future__ import annotations
 
 import logging
+import threading
 
 import orjson
 from engineio import packet as eio_packet
@@ -22,6 +23,7 @@ from engineio.exceptions import SocketIsClosedError
 from analytics import counters
 from analytics.sockets.direct_ws import frame
 from analytics.sockets.rooms import Subscription
+from analytics.stream.durable_log import Entry
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/"
@@ -31,18 +33,29 @@ MAX_PACKET_EVENTS = 500
 GONE, QUEUED, WRITTEN = 0, 1, 2  # what became of one packet for one client (Fanout.send)
 
 
-def _packet(event: str, payload_json: bytes, events: int = 0, dropped: int = 0) -> eio_packet.Packet:
-    # Socket.IO EVENT packet ("2") carrying [event, payload], wrapped once in an Engine.IO
-    # MESSAGE; engineio caches the encoding, so every recipient shares the same string.
-    text = '2["' + event + '",' + payload_json.decode() + "]"
+def _packet(event: str, args_json: bytes, events: int = 0, dropped: int = 0) -> eio_packet.Packet:
+    # Socket.IO EVENT packet ("2") carrying [event, *args] (`args_json`: the arguments' JSON,
+    # comma-separated), wrapped once in an Engine.IO MESSAGE; engineio caches the encoding, so
+    # every recipient shares the same string.
+    text = '2["' + event + '",' + args_json.decode() + "]"
     pkt = eio_packet.Packet(eio_packet.MESSAGE, text)
     pkt.analytics_events = events
     pkt.analytics_dropped = dropped
     return pkt
 
 
-def gap_packet(dropped: int) -> eio_packet.Packet:
-    return _packet("gap", orjson.dumps({"dropped": dropped}), dropped=dropped)
+def gap_packet(dropped: int | None, reason: str = "slow_client") -> eio_packet.Packet:
+    """`gap`: this client lost `dropped` events (None: an unknown number, its resume position
+    is older than the log keeps)."""
+    return _packet("gap", orjson.dumps({"dropped": dropped, "reason": reason}), dropped=dropped or 0)
+
+
+def metrics_packet(events: list[dict], position: str | None) -> eio_packet.Packet:
+    """`metrics` with the events, and their log position as a second argument when asked for."""
+    args = orjson.dumps(events)
+    if position is not None:
+        args += b',{"position":"' + position.encode() + b'"}'
+    return _packet("metrics", args, events=len(events))
 
 
 def _count(pkt: eio_packet.Packet, outcomes: list[int]) -> None:
@@ -61,25 +74,31 @@ class Fanout:
         self.server = server  # the python-socketio Server
         self.backlog = backlog
         self.subscriptions: dict[str, Subscription] = {}
+        # The position of the last log entry delivered: a resuming client is sent what it missed
+        # up to here, then joins its room under `lock`, so it gets every entry once.
+        self.last_position = "0-0"
+        self.lock = threading.Lock()
 
     def register(self, sub: Subscription) -> str:
         self.subscriptions[sub.room] = sub
         return sub.room
 
-    def deliver(self, batch: list[dict]) -> None:
-        rooms = self.server.manager.rooms.get(NAMESPACE, {})
-        for room, sub in list(self.subscriptions.items()):
-            members = rooms.get(room)
-            if not members:
-                if room != "all":
-                    self.subscriptions.pop(room, None)
-                continue
-            events = sub.select(batch)
-            sids = list(members.values())
-            for start in range(0, len(events), MAX_PACKET_EVENTS):
-                chunk = events[start:start + MAX_PACKET_EVENTS]
-                pkt = _packet("metrics", orjson.dumps(chunk), events=len(chunk))
-                _count(pkt, [self.send(eio_sid, pkt) for eio_sid in sids])
+    def deliver(self, entries: list[Entry]) -> None:
+        if not entries:
+            return
+        with self.lock:
+            rooms = self.server.manager.rooms.get(NAMESPACE, {})
+            for room, sub in list(self.subscriptions.items()):
+                members = rooms.get(room)
+                if not members:
+                    if room != "all":
+                        self.subscriptions.pop(room, None)
+                    continue
+                sids = list(members.values())
+                for events, position in sub.packets(entries, MAX_PACKET_EVENTS):
+                    pkt = metrics_packet(events, position if sub.positions else None)
+                    _count(pkt, [self.send(eio_sid, pkt) for eio_sid in sids])
+            self.last_position = entries[-1].position
 
     def queue(self, eio_sid: str, pkt: eio_packet.Packet) -> bool:
         """Send one packet to one client and count it; False when the client is gone."""

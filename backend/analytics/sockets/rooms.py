@@ -25,9 +25,10 @@ class SubscriptionError(ValueError):
 class Subscription:
     sources: frozenset[str] = frozenset()
     metrics: frozenset[str] = frozenset()
+    positions: bool = False  # packets carry their log position as a second argument (resuming clients)
 
     @classmethod
-    def parse(cls, payload) -> Subscription:
+    def parse(cls, payload, positions: bool = False) -> Subscription:
         """Validate a `subscribe` payload: {"sources": [...], "metrics": [...]}; empty = all."""
         if payload is None:
             payload = {}
@@ -42,13 +43,30 @@ class Subscription:
                 if not isinstance(name, str) or not _NAME.match(name):
                     raise SubscriptionError(field, f"{field}: {name!r} is not a valid name")
             parts[field] = frozenset(names)
-        return cls(**parts)
+        return cls(**parts, positions=positions)
 
     @property
     def room(self) -> str:
         if not self.sources and not self.metrics:
-            return ALL
-        return "f:" + ",".join(sorted(self.sources)) + "|" + ",".join(sorted(self.metrics))
+            name = ALL
+        else:
+            name = "f:" + ",".join(sorted(self.sources)) + "|" + ",".join(sorted(self.metrics))
+        return name + "+pos" if self.positions else name
+
+    def packets(self, entries: list, max_events: int) -> list[tuple[list[dict], str]]:
+        """This room's events of a run of log entries, cut into packets of about max_events at
+        entry boundaries (a position never falls inside an entry): [(events, position of the
+        packet's last entry)]."""
+        out: list[tuple[list[dict], str]] = []
+        chunk: list[dict] = []
+        for entry in entries:
+            chunk.extend(self.select(entry.events))
+            if len(chunk) >= max_events:
+                out.append((chunk, entry.position))
+                chunk = []
+        if chunk:
+            out.append((chunk, entries[-1].position))
+        return out
 
     def select(self, events: list[dict]) -> list[dict]:
         if not self.sources and not self.metrics:

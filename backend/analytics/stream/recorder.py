@@ -158,6 +158,15 @@ class Recorder:
                 counters.CACHE_WRITE_ERRORS.inc()
                 self.sleep(backoff)
                 backoff = min(backoff * 2, 0.4)  # probe often: back within a second of Redis
+            except redis.ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    log.warning("the log's consumer group is gone (Redis restarted without its data?); "
+                                "making it again")
+                    self.state = "starting"
+                else:
+                    counters.CACHE_WRITE_ERRORS.inc()
+                    log.exception("recorder error")
+                    self.sleep(0.5)
             except Exception:  # a bug must not stop recording: the entries stay pending, claimed later
                 counters.CACHE_WRITE_ERRORS.inc()
                 log.exception("recorder error")
