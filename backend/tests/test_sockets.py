@@ -11,6 +11,7 @@ import pytest
 from analytics.factory import socketio
 from analytics.sockets.fanout import Fanout, _packet
 from analytics.sockets.rooms import Subscription
+from analytics.stream.durable_log import Entry
 
 
 def test_clients_start_in_the_all_room_and_subscribe_narrows(app):
@@ -85,7 +86,8 @@ def test_a_client_closed_for_a_missed_ping_mid_delivery_does_not_cost_the_others
     server.manager = type("Manager", (), {"rooms": {"/": {"all": {"s1": "late", "s2": "healthy"}}}})()
     fanout = Fanout(server, backlog=8)
     fanout.register(Subscription())
-    fanout.deliver([{"id": "e-1", "ts": 1.0, "source": "web", "metric": "orders", "value": 1.0, "tags": {}}])
+    fanout.deliver([Entry("1-1", [{"id": "e-1", "ts": 1.0, "source": "web", "metric": "orders", "value": 1.0,
+                                   "tags": {}}])])
     assert late.closed
     assert [p.data for p in healthy.queue.queue if getattr(p, "analytics_events", 0)] == \
         ['2["metrics",[{"id":"e-1","ts":1.0,"source":"web","metric":"orders","value":1.0,"tags":{}}]]']
