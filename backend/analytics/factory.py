@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     if settings.DIRECT_WRITES:
         direct_ws.install(socketio.server.eio)  # gevent: packets skip engineio's per-client queue when they can
     runtime.fanout = Fanout(socketio.server, settings.CLIENT_BACKLOG)
-    socketio.on_namespace(MetricsNamespace(runtime.fanout))
+    socketio.on_namespace(MetricsNamespace(runtime.fanout, runtime.log, socketio))
     if start_stream:
         start_stream_tasks(runtime)
     return app
@@ -142,12 +142,13 @@ def start_stream_tasks(runtime: Runtime) -> None:
     def overflow(n: int) -> None:
         log.error("batcher backlog overflow: %d events dropped for every client", n)
         for eio_sid in list(eio.sockets):
-            runtime.fanout.queue(eio_sid, gap_packet(n))
+            runtime.fanout.send_one(eio_sid, gap_packet(n))
 
     runtime.batcher = Batcher(runtime.fanout.deliver, settings.BATCH_MS, eio.create_event(),
                               socketio.sleep, clients=lambda: len(eio.sockets),
                               send_budget=settings.SEND_BUDGET, on_overflow=overflow)
-    runtime.reader = LogReader(runtime.log, runtime.batcher.add, socketio.sleep, yield_to_io=step_aside)
+    runtime.reader = LogReader(runtime.log, runtime.batcher.add, socketio.sleep, yield_to_io=step_aside,
+                               on_start=runtime.fanout.start_at)
     runtime.recorder = Recorder(runtime.log, runtime.recent, runtime.aggregates, settings.STREAM_RETENTION_S,
                                 socketio.sleep, yield_to_io=step_aside)
     runtime.bridge_lease = Lease(runtime.redis, f"{settings.STREAM_KEY}:bridge")

@@ -64,7 +64,7 @@ def test_stalled_client_backlog_is_bounded_and_drops_are_reported_as_a_gap():
     ping = object()
     sock.queue.put(ping)  # a control packet in the queue must survive the trim
     for i in range(100):
-        fanout.queue("sid", _packet("metrics", orjson.dumps([{"n": i}] * 3), events=3))
+        fanout.send_one("sid", _packet("metrics", orjson.dumps([{"n": i}] * 3), events=3))
     packets = list(sock.queue.queue)
     assert len(packets) <= 8 + 1
     assert ping in packets
@@ -91,7 +91,7 @@ def test_a_client_closed_for_a_missed_ping_mid_delivery_does_not_cost_the_others
     assert late.closed
     assert [p.data for p in healthy.queue.queue if getattr(p, "analytics_events", 0)] == \
         ['2["metrics",[{"id":"e-1","ts":1.0,"source":"web","metric":"orders","value":1.0,"tags":{}}]]']
-    assert fanout.queue("late", _packet("metrics", b"[]")) is False
+    assert fanout.send_one("late", _packet("metrics", b"[]")) is False
 
 
 def test_accepted_connections_have_tcp_nodelay():

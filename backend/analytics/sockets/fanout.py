@@ -23,7 +23,7 @@ from engineio.exceptions import SocketIsClosedError
 from analytics import counters
 from analytics.sockets.direct_ws import frame
 from analytics.sockets.rooms import Subscription
-from analytics.stream.durable_log import Entry
+from analytics.stream.durable_log import Entry, position_key
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/"
@@ -79,6 +79,12 @@ class Fanout:
         self.last_position = "0-0"
         self.lock = threading.Lock()
 
+    def start_at(self, position: str) -> None:
+        """Where live delivery starts (the log reader's first position): resumes catch up to it."""
+        with self.lock:
+            if position_key(position) > position_key(self.last_position):
+                self.last_position = position
+
     def register(self, sub: Subscription) -> str:
         self.subscriptions[sub.room] = sub
         return sub.room
@@ -100,7 +106,7 @@ class Fanout:
                     _count(pkt, [self.send(eio_sid, pkt) for eio_sid in sids])
             self.last_position = entries[-1].position
 
-    def queue(self, eio_sid: str, pkt: eio_packet.Packet) -> bool:
+    def send_one(self, eio_sid: str, pkt: eio_packet.Packet) -> bool:
         """Send one packet to one client and count it; False when the client is gone."""
         outcome = self.send(eio_sid, pkt)
         _count(pkt, [outcome])

@@ -20,9 +20,11 @@ BLOCK_MS = 1000
 
 class LogReader:
     def __init__(self, durable_log: DurableLog, deliver: Callable[[list[Entry]], None],
-                 sleep: Callable[[float], None], yield_to_io: Callable[[], None] = lambda: None):
+                 sleep: Callable[[float], None], yield_to_io: Callable[[], None] = lambda: None,
+                 on_start: Callable[[str], None] = lambda position: None):
         self.log = durable_log
         self.deliver = deliver
+        self.on_start = on_start  # told the first position, where live delivery starts
         self.sleep = sleep
         self.yield_to_io = yield_to_io
         self.position: str | None = None  # the last entry handed on; None until the first read
@@ -33,6 +35,7 @@ class LogReader:
         """Where live reading starts: the log's newest entry (older ones are for resuming clients)."""
         if self.position is None:
             self.position = self.log.last_position()
+            self.on_start(self.position)
         return self.position
 
     def run(self) -> None:
