@@ -51,6 +51,10 @@ class Runtime:
     recorder: Recorder | None = None
     batcher: Batcher | None = None
 
+    def busy(self) -> bool:
+        """Whether a stream task is still finishing work it holds (the recorder's transaction)."""
+        return bool(self.recorder and self.recorder.busy)
+
     def stop(self) -> None:
         for part in (self.listener, self.reader, self.recorder, self.batcher):
             if part:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import time
 
 log = logging.getLogger("backend")
 
@@ -16,20 +17,49 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+STOP_GRACE_S = 3.0  # of the 5 s an orchestrator gives after SIGTERM: the rest is margin
+
+
+def graceful_stop(server, socketio, runtime) -> None:
+    """Stop accepting, let the stream tasks finish what they hold, say goodbye to every Socket.IO
+    client with a real disconnect (they reconnect elsewhere and resume), then stop serving."""
+    import gevent
+
+    started = time.monotonic()
+    log.info("stopping: no new connections; finishing the stream tasks")
+    server.stop_accepting()
+    runtime.stop()
+    for sid in list(socketio.server.manager.get_participants("/", None)):
+        socketio.server.disconnect(sid[0], namespace="/")
+    # Writer greenlets send the disconnect packets and close frames; in-flight requests finish.
+    while time.monotonic() - started < STOP_GRACE_S and (runtime.busy() or socketio.server.eio.sockets):
+        gevent.sleep(0.05)
+    server.stop(timeout=max(0.1, STOP_GRACE_S - (time.monotonic() - started)))
+    log.info("stopped in %.2fs", time.monotonic() - started)
+
+
 def serve(app, socketio, sock: socket.socket, async_mode: str) -> None:
-    """Serve until SIGTERM or Ctrl-C."""
+    """Serve until SIGTERM or Ctrl-C, then stop gracefully (graceful_stop)."""
     host, port = sock.getsockname()[:2]
     log.info("serving on http://%s:%d (async mode %s)", host, port, async_mode)
+    runtime = app.extensions["analytics"]
     if async_mode == "gevent":
+        import gevent
         from gevent import pywsgi
         from geventwebsocket.handler import WebSocketHandler
 
         server = pywsgi.WSGIServer(sock, app, handler_class=WebSocketHandler, log=None)
-        signal.signal(signal.SIGTERM, lambda *_: server.stop(timeout=1))
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
+        stopping = []
+
+        def on_signal():
+            if not stopping:
+                stopping.append(gevent.spawn(graceful_stop, server, socketio, runtime))
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            gevent.signal_handler(sig, on_signal)
+        server.serve_forever()
+        if stopping:
+            stopping[0].join(timeout=STOP_GRACE_S + 1)
     else:  # threading: Werkzeug's server with simple-websocket, kept for comparison (see README)
         sock.close()
         socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, log_output=False)

@@ -52,6 +52,7 @@ class Recorder:
         self._claim = self.client.register_script(CLAIM_LUA)
         self.state = "starting"
         self.running = True
+        self.busy = False  # inside a read-and-record step: a graceful stop waits for it
         self.lag = 0  # entries not yet recorded by any recorder (group lag + pending), for health
 
     # --- one batch -------------------------------------------------------------------------
@@ -144,7 +145,11 @@ class Recorder:
                 reply = self.client.xreadgroup(GROUP, self.consumer, {self.log.key: ">"}, count=READ_COUNT,
                                                block=BLOCK_MS)
                 entries = parse_entries(reply[0][1]) if reply else []
-                self.record(entries)
+                self.busy = True
+                try:
+                    self.record(entries)
+                finally:
+                    self.busy = False
                 if 0 < len(entries) < READ_COUNT:
                     self.sleep(GATHER_S)
                 else:
