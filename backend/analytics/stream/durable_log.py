@@ -78,11 +78,16 @@ class DurableLog:
         return parse_entries(self.client.xrange(self.key, "(" + position, upto, count=count))
 
     def lost_after(self, position: str) -> bool:
-        """Whether retention removed any entry newer than `position` (a resume from there has a hole)."""
+        """Whether retention may have removed entries newer than `position`, so that a resume from
+        there would have a hole. Conservative: true when the oldest entry kept is newer than
+        `position` (trimming goes oldest first, so the client's own entry and maybe more are gone)."""
         try:
             info = self.client.xinfo_stream(self.key)
-        except redis.ResponseError:
-            return False
-        deleted = info.get("max-deleted-entry-id") or b"0-0"
-        deleted = deleted.decode() if isinstance(deleted, bytes) else deleted
-        return position_key(deleted) > position_key(position)
+        except redis.ResponseError:  # no log at all (a Redis that lost its data): whatever followed is gone
+            return position != "0-0"
+        first = info.get("first-entry")
+        if not first:  # empty: everything up to the last id ever added is gone
+            newest = info["last-generated-id"]
+            return position_key(newest.decode() if isinstance(newest, bytes) else newest) > position_key(position)
+        oldest = first[0].decode() if isinstance(first[0], bytes) else first[0]
+        return position_key(oldest) > position_key(position)

@@ -1,0 +1,381 @@
+"""Nothing accepted is lost: real backends killed, stopped and restarted, Redis killed and
+restarted, clients away and back. Each scenario knows every event id the generator logged and
+counts them afterwards in /recent, /aggregate and at every client: each exactly once."""
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+
+import pytest
+import redis
+import socketio
+import websocket
+
+from analytics.stream.durable_log import DurableLog
+from tests.helpers import event, free_port
+from tests.processes import BACKEND, clean_env, redis_server
+
+pytestmark = pytest.mark.e2e
+RECENT_MAX = 100_000  # /recent then holds every event of a scenario: ids can be counted there
+
+
+class Backend:
+    """One backend process on a fixed port, which a test may kill and start again."""
+
+    def __init__(self, redis_url: str, port: int | None = None, **settings):
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = clean_env(REDIS_URL=redis_url, PORT=self.port, HOST="127.0.0.1", CORS_ORIGINS=self.base,
+                             RECENT_MAX=RECENT_MAX, **settings)
+        self.proc: subprocess.Popen | None = None
+        self.log = tempfile.TemporaryFile()
+
+    def start(self) -> Backend:
+        self.proc = subprocess.Popen([sys.executable, str(BACKEND / "app.py")], env=self.env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        wait_until(lambda: status(f"{self.base}/api/health") == 200, 30, "backend healthy")
+        return self
+
+    def signal(self, sig: int) -> int:
+        """Send `sig` and wait for the exit; returns the exit code."""
+        self.proc.send_signal(sig)
+        return self.proc.wait(10)
+
+    def close(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.seek(0)
+        output = self.log.read().decode(errors="replace")
+        if "Traceback" in output:
+            print(output)
+
+
+class Client:
+    """A python-socketio client that resumes from its last position whenever it reconnects. Like
+    the dashboard it reconnects after a server's disconnect too (the library leaves that to us)."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.events: list[dict] = []
+        self.position: str | None = None
+        self.gaps: list[dict] = []
+        self.disconnects: list[str] = []
+        self.lock = threading.Lock()
+        self.sio = socketio.Client(reconnection=True, reconnection_delay=0.1, reconnection_delay_max=0.5,
+                                   randomization_factor=0)
+        self.sio.on("metrics", self._on_metrics)
+        self.sio.on("gap", self.gaps.append)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.connect(base, transports=["websocket"], wait_timeout=10, auth=self._auth)
+
+    def _on_disconnect(self, reason=None):
+        self.disconnects.append(reason)
+        if reason == self.sio.reason.SERVER_DISCONNECT:
+            threading.Thread(target=self._reconnect, daemon=True).start()
+
+    def _reconnect(self):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            try:
+                self.sio.connect(self.base, transports=["websocket"], wait_timeout=5, auth=self._auth)
+                return
+            except socketio.exceptions.ConnectionError:
+                continue
+
+    def _auth(self) -> dict:
+        return {"resume": self.position} if self.position else {"positions": True}
+
+    def _on_metrics(self, events, meta):
+        with self.lock:  # python-socketio may run handlers in several threads: keep the newest position
+            self.events.extend(events)
+            if self.position is None or _key(meta["position"]) > _key(self.position):
+                self.position = meta["position"]
+
+    def close(self) -> None:
+        self.sio.disconnect()
+
+
+def _key(position: str) -> tuple[int, int]:
+    ms, seq = position.split("-")
+    return int(ms), int(seq)
+
+
+def status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def get_json(url: str) -> dict:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as exc:
+        return json.load(exc)
+
+
+def wait_until(check, timeout: float, what: str) -> float:
+    """Poll `check` until true; returns the seconds it took."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"no {what} within {timeout}s")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+@contextmanager
+def generating(redis_url: str, rate: int, duration: float, *extra: str, **settings):
+    """The real generator (durable path) in the background; yields a function that waits for it
+    and returns how many events it logged."""
+    proc = subprocess.Popen([sys.executable, str(BACKEND / "generator.py"), "--rate", str(rate), "--duration",
+                             str(duration), "--seed", "11", *extra], env=clean_env(REDIS_URL=redis_url, **settings),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def finished() -> int:
+        out, err = proc.communicate(timeout=duration + 60)
+        assert proc.returncode == 0, err
+        return int(next(ln for ln in out.splitlines() if ln.startswith("generator: published")).split()[2])
+
+    try:
+        yield finished
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def assert_recorded_once(base: str, n: int) -> None:
+    """Every logged event is in /recent once, and the aggregates count each once."""
+    wait_until(lambda: get_json(f"{base}/api/health")["events"]["log_lag"] == 0
+               and get_json(f"{base}/api/metrics/recent?limit=1")["count"] > 0, 30, "log recorded")
+    wait_until(lambda: get_json(f"{base}/api/metrics/aggregate?window=600")["total"]["count"] >= n, 30,
+               "aggregates complete")
+    recent = get_json(f"{base}/api/metrics/recent?limit={RECENT_MAX}")["events"]
+    assert len(recent) == n and len({e["id"] for e in recent}) == n
+    assert get_json(f"{base}/api/metrics/aggregate?window=600")["total"]["count"] == n
+
+
+def assert_received_once(client: Client, n: int, timeout: float = 30) -> float:
+    """The client got all n events, each once; returns how long it took to become whole."""
+    took = wait_until(lambda: len(client.events) >= n, timeout, f"{n} events at the client "
+                      f"(has {len(client.events)})")
+    time.sleep(0.3)  # anything extra (a duplicate) would arrive now
+    assert len(client.events) == n and len({e["id"] for e in client.events}) == n
+    return took
+
+
+def test_backend_sigkill_mid_stream_loses_nothing(redis_url_fresh):
+    backend = Backend(redis_url_fresh).start()
+    try:
+        client = Client(backend.base)
+        with generating(redis_url_fresh, 500, 5) as finished:
+            time.sleep(1.5)
+            backend.signal(signal.SIGKILL)
+            time.sleep(1.0)
+            backend.start()
+            n = finished()
+        assert n == 2500
+        assert_recorded_once(backend.base, n)
+        assert_received_once(client, n)
+        client.close()
+    finally:
+        backend.close()
+
+
+def test_sigterm_mid_stream_disconnects_clients_and_loses_nothing(redis_url_fresh):
+    backend = Backend(redis_url_fresh).start()
+    try:
+        client = Client(backend.base)
+        with generating(redis_url_fresh, 500, 4) as finished:
+            time.sleep(1.5)
+            started = time.monotonic()
+            assert backend.signal(signal.SIGTERM) == 0
+            assert time.monotonic() - started < 5
+            assert client.disconnects[:1] == ["server disconnect"]  # a real Socket.IO disconnect, not a drop
+            backend.start()
+            n = finished()
+        assert_recorded_once(backend.base, n)
+        assert_received_once(client, n)
+        client.close()
+    finally:
+        backend.close()
+
+
+@pytest.mark.parametrize("replicas", [2, 3])
+def test_replicas_killed_in_turn_lose_nothing(redis_url_fresh, replicas):
+    backends = [Backend(redis_url_fresh).start() for _ in range(replicas)]
+    try:
+        clients = [Client(b.base) for b in backends]
+        with generating(redis_url_fresh, 400, 2 + 1.5 * replicas) as finished:
+            for backend in backends:  # every replica records: each one dies in turn
+                time.sleep(1.0)
+                backend.signal(signal.SIGKILL)
+                time.sleep(0.5)
+                backend.start()
+            n = finished()
+        for backend in backends:  # every replica answers the same, from Redis
+            assert_recorded_once(backend.base, n)
+        for client in clients:
+            assert_received_once(client, n)
+            client.close()
+    finally:
+        for backend in backends:
+            backend.close()
+
+
+def test_a_client_away_for_five_seconds_gets_exactly_what_it_missed_in_order(redis_url_fresh):
+    backend = Backend(redis_url_fresh).start()
+    try:
+        with generating(redis_url_fresh, 200, 1) as finished:
+            reader = RawClient(backend.base, {"positions": True})
+            first = finished()
+        seen = reader.read(first)
+        position = seen[-1][1]
+        reader.close()
+        with generating(redis_url_fresh, 200, 5) as finished:  # logged while the client is away
+            missed = finished()
+        resumed = RawClient(backend.base, {"resume": position})
+        events = resumed.read(missed)
+        assert len(events) == missed and len({e["id"] for e, _ in events}) == missed
+        recent = get_json(f"{backend.base}/api/metrics/recent?limit={missed}")["events"]
+        assert [e["id"] for e, _ in events] == [e["id"] for e in reversed(recent)]  # log order
+        resumed.expect_nothing_more()
+        resumed.close()
+    finally:
+        backend.close()
+
+
+def test_a_resume_older_than_retention_gets_gap_then_live(redis_url_fresh):
+    backend = Backend(redis_url_fresh, STREAM_MAXLEN=1000).start()
+    try:
+        with generating(redis_url_fresh, 100, 0.05, "--batch", "1") as finished:
+            reader = RawClient(backend.base, {"positions": True})
+            finished()
+        position = reader.read(5)[-1][1]
+        reader.close()
+        log = DurableLog(redis.Redis.from_url(redis_url_fresh), "metrics:log", max_entries=1000)
+        with log.client.pipeline(transaction=False) as pipe:  # 4,000 entries into a log kept to ~1,000
+            for i in range(4000):
+                log.append([event(value=i, source="bulk")], pipe=pipe)
+            pipe.execute()
+        resumed = RawClient(backend.base, {"resume": position})
+        gap = resumed.next_gap()
+        assert gap == {"dropped": None, "reason": "beyond_retention"}
+        with generating(redis_url_fresh, 100, 0.5) as finished:  # then it is live again
+            n = finished()
+        live = []
+        while len(live) < n:  # the bulk entries still being delivered live may come first
+            live.extend(e for e, _ in resumed.read(1) if e["source"] != "bulk")
+        assert len({e["id"] for e in live}) == n
+        resumed.close()
+    finally:
+        backend.close()
+
+
+def test_redis_killed_and_restarted_the_stream_is_back_within_a_second_and_nothing_is_lost(tmp_path):
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    argv = [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
+            "--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+    redis_proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    backend = None
+    try:
+        wait_until(lambda: status_redis(port), 10, "redis up")
+        backend = Backend(url).start()
+        client = Client(backend.base)
+        with generating(url, 300, 5) as finished:
+            time.sleep(1.5)
+            redis_proc.kill()
+            redis_proc.wait(10)
+            wait_until(lambda: status(f"{backend.base}/api/health") == 503, 10, "health degraded")
+            time.sleep(1.0)
+            redis_proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+            wait_until(lambda: status_redis(port), 10, "redis back")
+            back_in = wait_until(lambda: status(f"{backend.base}/api/health") == 200, 10, "health ok")
+            n = finished()
+        print(f"stream back {back_in:.2f}s after Redis answered")
+        assert back_in < 1.5  # the design asks for 1 s; the margin is this machine's noise
+        assert_recorded_once(backend.base, n)
+        assert_received_once(client, n)
+        client.close()
+    finally:
+        if backend:
+            backend.close()
+        redis_proc.kill()
+        redis_proc.wait(10)
+
+
+def status_redis(port: int) -> bool:
+    try:
+        return redis.Redis(port=port, socket_connect_timeout=0.2).ping()
+    except redis.RedisError:
+        return False
+
+
+class RawClient:
+    """A bare Engine.IO WebSocket read in one thread: packets in the order the server wrote them."""
+
+    def __init__(self, base: str, auth: dict):
+        self.ws = websocket.create_connection(base.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket",
+                                              origin=base, timeout=20)
+        self.ws.recv()  # the Engine.IO open packet
+        self.ws.send("40" + json.dumps(auth))
+        assert self.ws.recv().startswith("40")  # connected
+        self.gaps: list[dict] = []
+
+    def _packet(self):
+        while True:
+            frame = self.ws.recv()
+            if frame == "2":  # Engine.IO ping
+                self.ws.send("3")
+            elif frame.startswith("42"):
+                return json.loads(frame[2:])
+
+    def read(self, n: int) -> list[tuple[dict, str]]:
+        """The next n events, each with the position of its packet."""
+        out: list[tuple[dict, str]] = []
+        while len(out) < n:
+            packet = self._packet()
+            if packet[0] == "metrics":
+                out.extend((event, packet[2]["position"]) for event in packet[1])
+            elif packet[0] == "gap":
+                self.gaps.append(packet[1])
+        return out
+
+    def next_gap(self) -> dict:
+        while True:
+            packet = self._packet()
+            if packet[0] == "gap":
+                return packet[1]
+
+    def expect_nothing_more(self) -> None:
+        self.ws.settimeout(0.5)
+        with pytest.raises(websocket.WebSocketTimeoutException):
+            while True:
+                packet = self._packet()
+                assert packet[0] != "metrics", f"unexpected extra packet {packet}"
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+@pytest.fixture
+def redis_url_fresh():
+    """A private redis-server for one scenario."""
+    with redis_server() as (url, _, _):
+        yield url
