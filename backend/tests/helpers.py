@@ -1,8 +1,6 @@
 """Small shared helpers for tests."""
 from __future__ import annotations
 
-import socket
-
 
 def write_events(runtime, events: list[dict]) -> None:
     """Write events through the real cache path (one pipeline), as the cache writer does."""
@@ -23,9 +21,3 @@ def event(metric="orders", value=1.0, source="web", ts=None, id=None, tags=None)
     if tags:
         raw["tags"] = tags
     return complete(raw, raw["ts"])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
