@@ -32,7 +32,8 @@ def _env_file_lines() -> dict[str, str]:
     return {key.strip(): value.strip().strip("'\"") for key, value in pairs}
 
 
-if _async_mode() == "gevent":
+EARLY_ASYNC_MODE = _async_mode()
+if EARLY_ASYNC_MODE == "gevent":
     from gevent import monkey
 
     monkey.patch_all()
@@ -48,6 +49,10 @@ def main() -> int:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"backend: bad setting: {exc}", file=sys.stderr)
+        return 2
+    if settings.ASYNC_MODE != EARLY_ASYNC_MODE:  # a line the quick reader above parsed otherwise
+        print(f"backend: bad setting: ASYNC_MODE read as {EARLY_ASYNC_MODE!r} before start-up and as "
+              f"{settings.ASYNC_MODE!r} by the settings; write it as ASYNC_MODE=<mode>", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("geventwebsocket.handler").setLevel(logging.WARNING)  # one line per request is noise

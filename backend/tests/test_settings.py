@@ -10,7 +10,7 @@ import redis
 
 from analytics.factory import connect_redis
 from analytics.settings import Settings, SettingsError
-from devstack.processes import APP, GENERATOR, clean_env, redis_server
+from devstack.processes import APP, GENERATOR, backend, clean_env, get_json, redis_server
 
 # name: (good raw value, the value it gives, a bad raw value). A new setting fails the walk
 # below until it has a line here.
@@ -125,3 +125,9 @@ def test_a_bad_url_stops_the_process_with_one_line_and_no_password(entry_point):
     assert proc.returncode == 2
     [line] = proc.stderr.splitlines()
     assert "REDIS_URL=" in line and "hunter2" not in line and "admin:***@" in line
+
+
+def test_the_backend_takes_its_async_mode_from_a_file_before_it_patches(tmp_path):
+    (tmp_path / "mode").write_text("threading\n")
+    with redis_server() as (url, _, _), backend(url, ASYNC_MODE_FILE=tmp_path / "mode") as base:
+        assert get_json(f"{base}/api/health")["async_mode"] == "threading"
