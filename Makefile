@@ -47,6 +47,7 @@ lint: install
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 	$(VENV)/bin/hadolint backend/Dockerfile frontend/Dockerfile
 	docker-compose -f docker-compose.yml config -q
+	cd frontend && npm run lint
 
 test-backend: install
 	cd backend && ../$(PY) -m pytest

@@ -1,4 +1,4 @@
-import { useCallback, useMemo, useRef, useState } from 'react';
+import { useCallback, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useAggregates } from '../hooks/useAggregates.js';
 import { useHealth } from '../hooks/useHealth.js';
 import { useMetricStream } from '../hooks/useMetricStream.js';
@@ -33,8 +33,12 @@ export default function Dashboard({ theme, onToggleTheme, chartSeconds = 60 }) {
   const now = Math.max(clock, snapshot.now);
   const [paused, setPaused] = useState(null); // { log, total } frozen at pause time
 
+  // The pause button freezes what is on screen; a ref (kept current after each render) lets
+  // its handler read that without changing identity 20 times a second.
   const snapshotRef = useRef(snapshot);
-  snapshotRef.current = snapshot;
+  useLayoutEffect(() => {
+    snapshotRef.current = snapshot;
+  }, [snapshot]);
   const togglePause = useCallback(() => {
     const { log, total } = snapshotRef.current;
     setPaused((p) => (p ? null : { log, total }));

@@ -14,9 +14,9 @@ const BACKFILL_LIMIT = 1000; // the contract's default RECENT_MAX; a smaller ser
  * publishes a snapshot when something changed, so React renders at <= 1000/FLUSH_MS Hz.
  */
 export function useMetricStream({ filter, tailSince = null, chartSeconds = 60, connect = connectMetricSocket, client = api }) {
-  const storeRef = useRef(null);
-  if (storeRef.current === null) storeRef.current = new StreamStore({ chartSeconds, filter });
-  const [snapshot, setSnapshot] = useState(() => storeRef.current.snapshot(filter, Date.now()));
+  // One store for the component's life (a lazy initial state is built once, on mount).
+  const [store] = useState(() => new StreamStore({ chartSeconds, filter }));
+  const [snapshot, setSnapshot] = useState(() => store.snapshot(filter, Date.now()));
   const [connection, setConnection] = useState({ status: 'reconnecting', retryAt: null, attempt: 0, connectedOnce: false });
   const [gap, setGap] = useState(null);
   const [backfill, setBackfill] = useState({ running: false, added: 0, error: null, at: null });
@@ -46,15 +46,14 @@ export function useMetricStream({ filter, tailSince = null, chartSeconds = 60, c
         backfillLimit.current = Number(/(\d+)\D*$/.exec(err.message)?.[1]) || 100;
         events = await recent(backfillLimit.current);
       }
-      const added = storeRef.current.ingest(events.slice().reverse(), { live: false });
+      const added = store.ingest(events.slice().reverse(), { live: false });
       setBackfill({ running: false, added, error: null, at: Date.now() });
     } catch (err) {
       if (!ctrl.signal.aborted) setBackfill({ running: false, added: 0, error: err.message, at: Date.now() });
     }
-  }, [client]);
+  }, [client, store]);
 
   useEffect(() => {
-    const store = storeRef.current;
     const conn = connect({
       subscription: toSubscription(filterRef.current),
       onEvents: (events, receivedAt) => store.ingest(events, { live: true, receivedAt }),
@@ -88,7 +87,7 @@ export function useMetricStream({ filter, tailSince = null, chartSeconds = 60, c
       conn.close();
       connRef.current = null;
     };
-  }, [connect, runBackfill]);
+  }, [connect, runBackfill, store]);
 
   // A new filter narrows (or widens) the server's subscription, prunes the log and refills it.
   const firstFilter = useRef(true);
@@ -98,10 +97,10 @@ export function useMetricStream({ filter, tailSince = null, chartSeconds = 60, c
       firstFilter.current = false;
       return;
     }
-    storeRef.current.setFilter(filter);
+    store.setFilter(filter);
     connRef.current?.subscribe(toSubscription(filter));
     runBackfill();
-  }, [filter, runBackfill]);
+  }, [filter, runBackfill, store]);
 
   const retryNow = useCallback(() => connRef.current?.retryNow(), []);
   const dismissGap = useCallback(() => setGap(null), []);
