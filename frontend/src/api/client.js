@@ -30,7 +30,7 @@ function anySignal(signals) {
   return ctrl.signal;
 }
 
-export async function request(path, { params, signal, timeoutMs = 8000, okStatuses = [] } = {}) {
+async function request(path, { params, signal, timeoutMs = 8000, okStatuses = [] } = {}) {
   const timeout = AbortSignal.timeout(timeoutMs);
   const combined = signal ? anySignal([signal, timeout]) : timeout;
   let res;

@@ -4,7 +4,7 @@ import { connectMetricSocket } from '../api/socket.js';
 import { toQuery, toSubscription } from '../stream/filter.js';
 import { StreamStore } from '../stream/StreamStore.js';
 
-export const FLUSH_MS = 50; // React sees the stream at most 20 times a second
+const FLUSH_MS = 50; // React sees the stream at most 20 times a second
 const IDLE_MS = 500; // and twice a second when nothing arrives (clocks, countdowns, axes)
 const BACKFILL_LIMIT = 1000; // the contract's default RECENT_MAX; a smaller server cap is learnt
 
