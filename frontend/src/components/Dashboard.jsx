@@ -4,8 +4,8 @@ import { useHealth } from '../hooks/useHealth.js';
 import { useMetricStream } from '../hooks/useMetricStream.js';
 import { useNow } from '../hooks/useNow.js';
 import { useUrlState } from '../hooks/useUrlState.js';
-import { mergeCounters } from '../lib/counters.js';
 import { windowLong } from '../lib/format.js';
+import { liveAggregate } from '../stream/liveAggregate.js';
 import AggregatePanel from './AggregatePanel.jsx';
 import CounterCards from './CounterCards.jsx';
 import EventLog from './EventLog.jsx';
@@ -44,7 +44,7 @@ export default function Dashboard({ theme, onToggleTheme, chartSeconds = 60 }) {
     setPaused((p) => (p ? null : { log, total }));
   }, []);
 
-  const counters = useMemo(() => mergeCounters(aggregates.data, snapshot.tail, snapshot.now), [aggregates.data, snapshot]);
+  const counters = useMemo(() => liveAggregate(aggregates.data, snapshot.tail, snapshot.now), [aggregates.data, snapshot]);
   const aggSources = aggregates.data?.sources;
   const sources = useMemo(() => union(snapshot.sources, Object.keys(aggSources ?? {})), [snapshot.sources, aggSources]);
   const metrics = useMemo(

@@ -1,8 +1,7 @@
 import { observeElementRect, useVirtualizer } from '@tanstack/react-virtual';
 import { memo, useRef } from 'react';
 import { sourceColor } from '../lib/colors.js';
-import { clockTimeMs, human } from '../lib/format.js';
-import { metricLabel } from '../lib/metricKinds.js';
+import { clockTimeMs, human, metricLabel } from '../lib/format.js';
 import Notice, { StartHint } from './Notice.jsx';
 
 // Rows have a fixed height (.log-row in app.css), so the list renders only the rows in view

@@ -1,10 +1,11 @@
 import { memo, useEffect, useRef, useState } from 'react';
 import { Line } from 'react-chartjs-2';
-import '../lib/chartSetup.js';
-import { chartTheme, sourceColor } from '../lib/colors.js';
-import { clockTime, human } from '../lib/format.js';
-import { cancelRedraw, redrawSoon } from '../lib/redrawQueue.js';
-import { chartUnit, metricLabel } from '../lib/metricKinds.js';
+import { sourceColor } from '../lib/colors.js';
+import { clockTime, human, metricLabel } from '../lib/format.js';
+import { chartUnit } from '../stream/metricKinds.js';
+import './chart/chartSetup.js';
+import { chartTheme } from './chart/chartTheme.js';
+import { cancelRedraw, redrawSoon } from './chart/redrawQueue.js';
 
 const NICE_STEPS_S = [5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
 

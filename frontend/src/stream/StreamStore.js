@@ -3,7 +3,7 @@ import { RecentIds } from './dedupe.js';
 import { EventLog } from './eventLog.js';
 import { matches } from './filter.js';
 import { LatencyWindow, RateWindow } from './latency.js';
-import { chartValue } from '../lib/metricKinds.js';
+import { chartValue } from './metricKinds.js';
 
 const TAIL_BUCKET_MS = 100;
 const TAIL_SECONDS = 60;
