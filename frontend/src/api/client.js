@@ -61,6 +61,15 @@ export function getHealth({ signal } = {}) {
   return request('/api/health', { signal, okStatuses: [503], timeoutMs: 4000 });
 }
 
+/** The contract's default RECENT_MAX, for a backend whose health does not give its own. */
+export const DEFAULT_RECENT_MAX = 1000;
+
+/** The largest `limit` GET /api/metrics/recent accepts: the server's cache size, from its health. */
+export async function getRecentMax({ signal } = {}) {
+  const { recent_max: max } = await getHealth({ signal });
+  return Number.isInteger(max) && max > 0 ? max : DEFAULT_RECENT_MAX;
+}
+
 /** GET /api/metrics/recent: newest first. */
 export async function getRecent({ limit = 200, metric, source, signal } = {}) {
   const body = await request('/api/metrics/recent', { params: { limit, metric, source }, signal });

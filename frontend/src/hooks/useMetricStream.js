@@ -6,7 +6,6 @@ import { StreamStore } from '../stream/StreamStore.js';
 
 const FLUSH_MS = 50; // React sees the stream at most 20 times a second
 const IDLE_MS = 500; // and twice a second when nothing arrives (clocks, countdowns, axes)
-const BACKFILL_LIMIT = 1000; // the contract's default RECENT_MAX; a smaller server cap is learnt
 
 /**
  * The live stream: one socket, one bounded store, one throttled snapshot for React.
@@ -24,7 +23,6 @@ export function useMetricStream({ filter, tailSince = null, chartSeconds = 60, c
   const tailRef = useRef(tailSince);
   const connRef = useRef(null);
   const backfillAbort = useRef(null);
-  const backfillLimit = useRef(BACKFILL_LIMIT);
 
   useEffect(() => {
     tailRef.current = tailSince;
@@ -35,21 +33,15 @@ export function useMetricStream({ filter, tailSince = null, chartSeconds = 60, c
     const ctrl = new AbortController();
     backfillAbort.current = ctrl;
     setBackfill((b) => ({ ...b, running: true }));
-    const recent = (limit) => client.getRecent({ limit, ...toQuery(filterRef.current), signal: ctrl.signal });
+    const { signal } = ctrl;
     try {
-      let events;
-      try {
-        events = await recent(backfillLimit.current);
-      } catch (err) {
-        if (err.field !== 'limit') throw err;
-        // "limit must be between 1 and 500": this server keeps fewer recent events.
-        backfillLimit.current = Number(/(\d+)\D*$/.exec(err.message)?.[1]) || 100;
-        events = await recent(backfillLimit.current);
-      }
+      // As much as the server keeps; asked each time, as a restarted server may keep another amount.
+      const limit = await client.getRecentMax({ signal });
+      const events = await client.getRecent({ limit, ...toQuery(filterRef.current), signal });
       const added = store.ingest(events.slice().reverse(), { live: false });
       setBackfill({ running: false, added, error: null, at: Date.now() });
     } catch (err) {
-      if (!ctrl.signal.aborted) setBackfill({ running: false, added: 0, error: err.message, at: Date.now() });
+      if (!signal.aborted) setBackfill({ running: false, added: 0, error: err.message, at: Date.now() });
     }
   }, [client, store]);
 
