@@ -52,6 +52,7 @@ lint: install
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(VENV)/bin/hadolint backend/Dockerfile frontend/Dockerfile
 	docker-compose -f docker-compose.yml config -q
+	cd frontend && npm run lint
 
 # Re-pin the backend's locks after editing backend/requirements*.in (needs the package index).
 lock: $(VENV)/.dev

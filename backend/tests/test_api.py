@@ -9,10 +9,11 @@ from devstack.processes import free_port
 from tests.helpers import event, write_events
 
 
-def test_health_reports_redis_up(client):
+def test_health_reports_redis_up_and_the_recent_cache_size(client, settings):
     response = client.get("/api/health")
     assert response.status_code == 200
     assert response.json["status"] == "ok" and response.json["redis"] == "up"
+    assert response.json["recent_max"] == settings.RECENT_MAX
 
 
 def test_health_is_503_degraded_when_redis_is_unreachable(settings):
@@ -20,6 +21,7 @@ def test_health_is_503_degraded_when_redis_is_unreachable(settings):
     response = app.test_client().get("/api/health")
     assert response.status_code == 503
     assert response.json["status"] == "degraded" and response.json["redis"] == "down"
+    assert response.json["recent_max"] == settings.RECENT_MAX
     recent = app.test_client().get("/api/metrics/recent")
     assert recent.status_code == 503 and recent.json["error"]["code"] == "redis_unavailable"
 
