@@ -6,17 +6,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENSURE := scripts/ensure-system-packages.sh
 
-.PHONY: install install-run run test test-backend test-frontend e2e screenshots lint bench bench-quick bench-smoke clean
+.PHONY: install install-run run test lock test-backend test-frontend e2e screenshots lint bench bench-quick bench-smoke clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || { echo "error: python3 -m venv failed; install python3-venv"; exit 1; }
 
-$(VENV)/.runtime: backend/requirements.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q --disable-pip-version-check -r backend/requirements.txt
+PIP := $(PY) -m pip install -q --disable-pip-version-check
+
+# The locks (backend/requirements*.txt, exact pins with hashes) come from the .in files: `make lock`.
+$(VENV)/.runtime: backend/requirements.txt backend/pyproject.toml | $(VENV)/bin/python
+	$(PIP) --require-hashes -r backend/requirements.txt
+	$(PIP) --no-deps -e backend
 	touch $@
 
-$(VENV)/.dev: backend/requirements.txt backend/requirements-dev.txt $(VENV)/.runtime
-	$(PY) -m pip install -q --disable-pip-version-check -r backend/requirements-dev.txt
+$(VENV)/.dev: backend/requirements-dev.txt $(VENV)/.runtime
+	$(PIP) --require-hashes -r backend/requirements-dev.txt
 	touch $@
 
 frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
@@ -45,8 +49,17 @@ lint: install
 	$(VENV)/bin/ruff check backend
 	$(VENV)/bin/ruff check --config backend/ruff.toml bench
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(VENV)/bin/hadolint backend/Dockerfile frontend/Dockerfile
 	docker-compose -f docker-compose.yml config -q
+	cd frontend && npm run lint
+
+# Re-pin the backend's locks after editing backend/requirements*.in (needs the package index).
+lock: $(VENV)/.dev
+	cd backend && ../$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links \
+	  -o requirements.txt requirements.in
+	cd backend && ../$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links \
+	  -o requirements-dev.txt requirements-dev.in
 
 test-backend: install
 	cd backend && ../$(PY) -m pytest

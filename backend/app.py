@@ -9,22 +9,31 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 
 def _async_mode() -> str:
     # gevent must patch the standard library before anything else imports it (logging's
-    # locks included), so the mode is read here without importing the settings machinery.
-    mode = os.environ.get("ASYNC_MODE")
+    # locks included), so the mode is read here without importing the settings machinery;
+    # Settings.from_env checks the value itself a moment later.
+    for source in (os.environ, _env_file_lines()):
+        if source.get("ASYNC_MODE_FILE"):
+            try:
+                return Path(source["ASYNC_MODE_FILE"]).read_text().strip()
+            except OSError:
+                return "gevent"  # from_env reports the unreadable file
+        if source.get("ASYNC_MODE"):
+            return source["ASYNC_MODE"].strip()
+    return "gevent"
+
+
+def _env_file_lines() -> dict[str, str]:
     env_file = Path(__file__).resolve().parent / ".env"
-    if not mode and env_file.exists():
-        for line in env_file.read_text().splitlines():
-            if line.strip().startswith("ASYNC_MODE="):
-                mode = line.split("=", 1)[1].strip().strip("'\"")
-    return mode or "gevent"
+    lines = env_file.read_text().splitlines() if env_file.exists() else []
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.lstrip().startswith("#"))
+    return {key.strip(): value.strip().strip("'\"") for key, value in pairs}
 
 
-if _async_mode() == "gevent":
+EARLY_ASYNC_MODE = _async_mode()
+if EARLY_ASYNC_MODE == "gevent":
     from gevent import monkey
 
     monkey.patch_all()
@@ -40,6 +49,10 @@ def main() -> int:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"backend: bad setting: {exc}", file=sys.stderr)
+        return 2
+    if settings.ASYNC_MODE != EARLY_ASYNC_MODE:  # a line the quick reader above parsed otherwise
+        print(f"backend: bad setting: ASYNC_MODE read as {EARLY_ASYNC_MODE!r} before start-up and as "
+              f"{settings.ASYNC_MODE!r} by the settings; write it as ASYNC_MODE=<mode>", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("geventwebsocket.handler").setLevel(logging.WARNING)  # one line per request is noise

@@ -14,16 +14,13 @@ import math
 import signal
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import redis
 
-import redis  # noqa: E402
-
-from analytics.events.schema import MAX_EVENTS_PER_MESSAGE, NAME_PATTERN, encode  # noqa: E402
-from analytics.producer.traffic import Traffic  # noqa: E402
-from analytics.settings import Settings, SettingsError  # noqa: E402
-from analytics.stream.durable_log import DurableLog  # noqa: E402
+from analytics.events.schema import MAX_EVENTS_PER_MESSAGE, NAME_PATTERN, encode
+from analytics.producer.traffic import Traffic
+from analytics.settings import Settings, SettingsError
+from analytics.stream.durable_log import DurableLog
 
 log = logging.getLogger("generator")
 MAX_PUBLISHES_PER_SECOND = 500
@@ -130,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args = parse_args(sys.argv[1:] if argv is None else argv, settings)
     logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
+    client = redis.Redis.from_url(settings.redis_connection_url, socket_connect_timeout=2, socket_timeout=5)
     batch = batch_size(args.rate, args.batch)
     traffic = Traffic(args.sources, seed=args.seed, cycle_seconds=args.cycle_seconds)
     stop = [False]

@@ -11,13 +11,11 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from processes import (
-    BACKEND,
     BENCH,
     PYTHON,
     Clients,
@@ -27,11 +25,12 @@ from processes import (
     Server,
     _readline,
     cpu_seconds,
-    get_json,
     machine_cpu,
     memory_mb,
     run_generator,
 )
+
+from devstack.processes import get_json
 
 
 @dataclass(frozen=True)
@@ -331,7 +330,6 @@ def prefill(redis: Redis, n: int) -> int:
     reads full aggregate buckets, as a real dashboard's one-hour window would."""
     if not n:
         return 0
-    sys.path.insert(0, str(BACKEND))
     from analytics.events.schema import encode
     from analytics.producer.traffic import Traffic
 

@@ -14,9 +14,6 @@ monkey.patch_all()  # before anything imports socket/threading/logging
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "backend"))
 
 import redis  # noqa: E402
 from flask import Flask, jsonify  # noqa: E402

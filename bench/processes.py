@@ -11,38 +11,18 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BACKEND = ROOT / "backend"
+from devstack.processes import BACKEND, HOST, clean_env, free_port, redis_argv, wait_http, wait_redis
+
+ROOT = BACKEND.parent
 BENCH = ROOT / "bench"
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-HOST = "127.0.0.1"  # the benchmark only ever talks to loopback
-# Settings the backend reads: scrubbed from our environment so a developer's .env or shell
-# cannot change what is measured; each run passes its own.
-BACKEND_SETTINGS = ("REDIS_URL", "METRICS_CHANNEL", "RECENT_KEY", "RECENT_MAX", "HOST", "PORT", "CORS_ORIGINS",
-                    "BATCH_MS", "GENERATOR_RATE", "LOG_LEVEL", "ASYNC_MODE", "CLIENT_BACKLOG", "SEND_BUDGET",
-                    "AGG_PREFIX", "RATE_LIMIT", "INGEST_MAX_BYTES")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def clean_env(**overrides) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in BACKEND_SETTINGS}
-    env.update({"PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING"})
-    env.update({k: str(v) for k, v in overrides.items()})
-    return env
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -96,24 +76,6 @@ class RssSampler(threading.Thread):
         return self.peak
 
 
-def wait_http(url: str, timeout: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return json.loads(response.read() or b"null")
-        except Exception as exc:  # not up yet
-            last = exc
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout}s: {last}")
-
-
-def get_json(url: str, timeout: float = 10.0) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return json.loads(response.read())
-
-
 class Processes:
     """Owns every child: `start()` registers, `stop()` ends one group, `close()` ends all."""
 
@@ -152,24 +114,12 @@ class Redis:
     def __init__(self, procs: Processes):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="bench-redis-")
-        self.proc = procs.start([shutil.which("redis-server") or "redis-server", "--port", str(self.port),
-                                 "--bind", HOST, "--save", "", "--appendonly", "no", "--dir", self.dir,
-                                 "--client-output-buffer-limit", "pubsub 256mb 128mb 60",
-                                 "--protected-mode", "yes", "--logfile", os.path.join(self.dir, "redis.log")],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = procs.start(redis_argv(self.port, self.dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"redis://{HOST}:{self.port}/0"
         import redis
 
         self.client = redis.Redis(host=HOST, port=self.port, socket_timeout=10)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                self.client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
+        wait_redis(self.port, self.proc)
 
     def output_buffer_kills(self) -> int:
         """Clients redis closed for passing client-output-buffer-limit (pub/sub subscribers that

@@ -26,7 +26,6 @@ VENV_PY = HERE.parent / ".venv" / "bin" / "python"
 if Path(sys.prefix).resolve() != VENV_PY.parent.parent.resolve() and VENV_PY.exists() and "BENCH_REEXEC" not in os.environ:
     os.environ["BENCH_REEXEC"] = "1"
     os.execv(str(VENV_PY), [str(VENV_PY), *sys.argv])
-sys.path.insert(0, str(HERE))
 
 from cells import Cell, Options, check_origin, run_cell  # noqa: E402
 from processes import Processes, Redis, Server  # noqa: E402

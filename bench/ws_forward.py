@@ -21,9 +21,6 @@ import json  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "backend"))
 
 import gevent  # noqa: E402
 import redis  # noqa: E402

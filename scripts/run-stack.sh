@@ -23,11 +23,23 @@ start() {  # start "name" command...: in its own process group, output to .run/n
   pids+=("$!")
 }
 
-# Settings as the backend reads them (environment first, then backend/.env); a bad one stops here.
-read -r redis_url port < <(cd backend && "$py" -c 'from analytics.settings import Settings
-s = Settings.from_env(); print(s.REDIS_URL, s.PORT)') || exit 2
+# Settings as the backend reads them (environment first, then backend/.env); a bad one stops here
+# with the backend's one line. The URL shown is masked; the one to connect with stays in the probe.
+settings=$("$py" - <<'PY'
+import sys
+from analytics.redis_url import mask
+from analytics.settings import Settings, SettingsError
+try:
+    s = Settings.from_env()
+except SettingsError as exc:
+    sys.exit(f"make run: bad setting: {exc}")
+print(mask(s.REDIS_URL), s.PORT)
+PY
+) || exit 2
+read -r redis_url port <<<"$settings"
 
-if ! "$py" -c "import redis, sys; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()" "$redis_url" 2>/dev/null; then
+if ! "$py" -c "import redis; from analytics.settings import Settings
+redis.Redis.from_url(Settings.from_env().redis_connection_url, socket_connect_timeout=1).ping()" 2>/dev/null; then
   command -v redis-server >/dev/null || { echo "error: redis-server is not installed (make install)"; exit 1; }
   redis_port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   mkdir -p .run/redis
@@ -35,8 +47,9 @@ if ! "$py" -c "import redis, sys; redis.Redis.from_url(sys.argv[1], socket_conne
     --client-output-buffer-limit "pubsub 256mb 128mb 60"
   redis_url="redis://127.0.0.1:$redis_port/0"
   echo "private redis-server on $redis_url (data in .run/redis)"
+  export REDIS_URL="$redis_url"
+  unset REDIS_URL_FILE REDIS_PASSWORD REDIS_PASSWORD_FILE  # the private server has no password
 fi
-export REDIS_URL="$redis_url"
 
 start backend "$py" backend/app.py
 for _ in $(seq 1 100); do

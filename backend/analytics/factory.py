@@ -32,7 +32,6 @@ from analytics.stream.recorder import Recorder
 
 log = logging.getLogger(__name__)
 socketio = SocketIO()
-limiter = Limiter(key_func=get_remote_address, storage_uri="memory://")
 
 
 @dataclass
@@ -67,7 +66,7 @@ class Runtime:
 
 
 def connect_redis(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
+    return redis.Redis.from_url(settings.redis_connection_url, socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
                                 health_check_interval=30)
 
 
@@ -99,6 +98,8 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
         if "started" in g:
             response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - g.started) * 1000:.2f}"
         return response
+    # One Limiter per app: a shared one keeps every app's limits, so the lowest would apply to all.
+    limiter = Limiter(key_func=get_remote_address, storage_uri="memory://")
     limiter.init_app(app)
     app.config["RATELIMIT_HEADERS_ENABLED"] = True
     for bp in (metrics.bp, events.bp, openapi.bp):

@@ -1,148 +1,166 @@
-"""One typed settings object, read once at start from the environment (and backend/.env)."""
+"""One typed settings object, read once at start from the environment and backend/.env.
+
+Every setting NAME may also be given as NAME_FILE, the path of a file holding the value (Docker
+secrets); the environment wins over backend/.env. A bad value raises SettingsError with one line
+that names the setting and never shows a secret.
+"""
 from __future__ import annotations
 
-import os
-import re
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlparse
+from typing import Annotated, Any, Literal
+
+from limits import parse_many
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from analytics import redis_url
 
 ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
-ASYNC_MODES = ("gevent", "threading")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_KEY_RE = re.compile(r"^[A-Za-z0-9_.:{}\-]{1,128}$")
+KEY_PATTERN = r"^[A-Za-z0-9_.:{}\-]{1,128}$"
+RedisKey = Annotated[str, Field(pattern=KEY_PATTERN)]
+NonEmpty = Annotated[str, Field(min_length=1)]
 
 
 class SettingsError(ValueError):
     """A setting has a bad value; the message names the setting and is fit for one log line."""
 
 
-def _int(name: str, raw: str, lo: int, hi: int) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
-    if not lo <= value <= hi:
-        raise SettingsError(f"{name}={value} is out of range {lo}..{hi}")
-    return value
-
-
-def _float(name: str, raw: str, lo: float, hi: float) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
-    if not lo <= value <= hi:
-        raise SettingsError(f"{name}={value} is out of range {lo}..{hi}")
-    return value
-
-
-def _choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
-    value = raw.strip()
-    if name == "LOG_LEVEL":
-        value = value.upper()
-    if value not in choices:
-        raise SettingsError(f"{name}={raw!r} must be one of {', '.join(choices)}")
-    return value
-
-
-def _redis_url(name: str, raw: str) -> str:
-    parsed = urlparse(raw)
-    if parsed.scheme not in ("redis", "rediss", "unix") or not (parsed.hostname or parsed.path):
-        raise SettingsError(f"{name}={raw!r} must look like redis://[user:password@]host:port/db")
-    return raw
-
-
-def _key(name: str, raw: str) -> str:
-    if not _KEY_RE.match(raw):
-        raise SettingsError(f"{name}={raw!r} must be 1-128 of A-Za-z0-9_.:{{}}-")
-    return raw
-
-
-def _origins(name: str, raw: str) -> list[str]:
-    origins = [o.strip() for o in raw.split(",") if o.strip()]
-    if not origins:
-        raise SettingsError(f"{name} is empty; list the dashboard origins, comma separated")
-    for origin in origins:
-        if origin != "*" and urlparse(origin).scheme not in ("http", "https"):
-            raise SettingsError(f"{name}: {origin!r} is not an http(s) origin")
-    return origins
-
-
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
     """Every setting the backend and generator read, with the defaults DESIGN.md names."""
 
+    model_config = SettingsConfigDict(case_sensitive=True, env_ignore_empty=True, extra="ignore", frozen=True)
+
     REDIS_URL: str = "redis://localhost:6379/0"
-    METRICS_CHANNEL: str = "metrics"
-    RECENT_KEY: str = "metrics:recent"
-    RECENT_MAX: int = 1000
-    HOST: str = "127.0.0.1"
-    PORT: int = 5000
-    CORS_ORIGINS: list[str] = field(default_factory=lambda: ["http://localhost:3000", "http://127.0.0.1:3000"])
-    BATCH_MS: int = 20
-    GENERATOR_RATE: float = 50.0
-    LOG_LEVEL: str = "INFO"
-    ASYNC_MODE: str = "gevent"
-    CLIENT_BACKLOG: int = 64
-    SEND_BUDGET: int = 10_000
+    REDIS_PASSWORD: SecretStr | None = None  # replaces the URL's password, so none need sit in a URL
+    METRICS_CHANNEL: RedisKey = "metrics"
+    RECENT_KEY: RedisKey = "metrics:recent"
+    RECENT_MAX: int = Field(1000, ge=1, le=100_000)
+    HOST: NonEmpty = "127.0.0.1"
+    PORT: int = Field(5000, ge=0, le=65535)
+    CORS_ORIGINS: Annotated[list[str], NoDecode] = ["http://localhost:3000", "http://127.0.0.1:3000"]
+    BATCH_MS: int = Field(20, ge=0, le=1000)
+    GENERATOR_RATE: float = Field(50.0, ge=0, le=1_000_000, allow_inf_nan=False)
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    ASYNC_MODE: Literal["gevent", "threading"] = "gevent"
+    CLIENT_BACKLOG: int = Field(64, ge=2, le=10_000)
+    SEND_BUDGET: int = Field(10_000, ge=100, le=10_000_000)
     DIRECT_WRITES: bool = True
-    AGG_PREFIX: str = "metrics:agg"
-    RATE_LIMIT: str = "600 per minute"
-    INGEST_MAX_BYTES: int = 1 << 20
-    TRUSTED_PROXIES: int = 0
-    STREAM_KEY: str = "metrics:log"
-    STREAM_MAXLEN: int = 100_000
-    STREAM_RETENTION_S: int = 600
+    AGG_PREFIX: RedisKey = "metrics:agg"
+    RATE_LIMIT: NonEmpty = "600 per minute"
+    INGEST_MAX_BYTES: int = Field(1 << 20, ge=1024, le=16 << 20)
+    TRUSTED_PROXIES: int = Field(0, ge=0, le=5)
+    STREAM_KEY: RedisKey = "metrics:log"  # the durable log (a Redis Stream)
+    STREAM_MAXLEN: int = Field(100_000, ge=1_000, le=100_000_000)  # entries kept at most (~; one per message)
+    STREAM_RETENTION_S: int = Field(600, ge=10, le=7 * 86400)  # recorded entries older than this are trimmed
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strip(cls, values: Any) -> Any:
+        # " On " and "info\n" (an editor's trailing newline) mean what they say.
+        if isinstance(values, dict):
+            return {k: v.strip() if isinstance(v, str) and k != "REDIS_PASSWORD" else v for k, v in values.items()}
+        return values
+
+    @field_validator("LOG_LEVEL", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("REDIS_URL")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        return redis_url.check(value)
+
+    @field_validator("REDIS_PASSWORD")
+    @classmethod
+    def _printable(cls, value: SecretStr | None) -> SecretStr | None:
+        # A control character in a password is a paste or editor accident (a secret file's \r).
+        if value is not None and not value.get_secret_value().isprintable():
+            raise ValueError("has a control character (check the file or the variable for \\r or escapes)")
+        return value
+
+    @field_validator("CORS_ORIGINS", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        origins = [o.strip() for o in value.split(",") if o.strip()] if isinstance(value, str) else value
+        if not origins:
+            raise ValueError("list the dashboard origins, comma separated")
+        for origin in origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r} is not an http(s) origin")
+        return origins
+
+    @field_validator("RATE_LIMIT")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        parse_many(value)  # raises ValueError with limits' own words for "lots per hour"
+        return value
+
+    @property
+    def redis_connection_url(self) -> str:
+        """REDIS_URL with REDIS_PASSWORD in it: what to connect with, never what to show."""
+        password = self.REDIS_PASSWORD.get_secret_value() if self.REDIS_PASSWORD else None
+        return redis_url.with_password(self.REDIS_URL, password)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, env_file: Path | None = ENV_FILE) -> Settings:
-        """Read settings from `env` (default: os.environ, after loading backend/.env if present)."""
-        if env is None:
-            if env_file is not None and env_file.exists():
-                from dotenv import load_dotenv
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        return (init_settings, FileVariants(settings_cls, env_settings.env_vars), env_settings,
+                FileVariants(settings_cls, dotenv_settings.env_vars), dotenv_settings)
 
-                load_dotenv(env_file, override=False)
-            env = dict(os.environ)
-        parsers = {
-            "REDIS_URL": _redis_url,
-            "METRICS_CHANNEL": _key,
-            "RECENT_KEY": _key,
-            "AGG_PREFIX": _key,
-            "RECENT_MAX": lambda n, r: _int(n, r, 1, 100_000),
-            "HOST": lambda n, r: r.strip() or _fail(n, "is empty"),
-            "PORT": lambda n, r: _int(n, r, 0, 65535),
-            "CORS_ORIGINS": _origins,
-            "BATCH_MS": lambda n, r: _int(n, r, 0, 1000),
-            "GENERATOR_RATE": lambda n, r: _float(n, r, 0.0, 1_000_000.0),
-            "LOG_LEVEL": lambda n, r: _choice(n, r, LOG_LEVELS),
-            "ASYNC_MODE": lambda n, r: _choice(n, r, ASYNC_MODES),
-            "CLIENT_BACKLOG": lambda n, r: _int(n, r, 2, 10_000),
-            "SEND_BUDGET": lambda n, r: _int(n, r, 100, 10_000_000),
-            "DIRECT_WRITES": _bool,
-            "RATE_LIMIT": lambda n, r: r.strip() or _fail(n, "is empty"),
-            "INGEST_MAX_BYTES": lambda n, r: _int(n, r, 1024, 16 << 20),
-            "TRUSTED_PROXIES": lambda n, r: _int(n, r, 0, 5),
-            "STREAM_KEY": _key,
-            "STREAM_MAXLEN": lambda n, r: _int(n, r, 1_000, 100_000_000),
-            "STREAM_RETENTION_S": lambda n, r: _int(n, r, 10, 7 * 86400),
-        }
+    @classmethod
+    def from_env(cls, env_file: Path | None = ENV_FILE) -> Settings:
+        """Read the environment (and `env_file` if it exists); SettingsError names a bad setting."""
+        try:
+            return cls(_env_file=env_file if env_file and env_file.exists() else None)
+        except ValidationError as exc:
+            raise SettingsError(describe(exc)) from None
+
+    @classmethod
+    def variable_names(cls) -> list[str]:
+        """Every environment variable the settings read: NAME and NAME_FILE of each."""
+        return [n for name in cls.model_fields for n in (name, f"{name}_FILE")]
+
+
+class FileVariants(PydanticBaseSettingsSource):
+    """NAME_FILE=/path sets NAME to that file's content, trailing newline stripped."""
+
+    def __init__(self, settings_cls: type[BaseSettings], variables: Mapping[str, str | None]):
+        super().__init__(settings_cls)
+        self.variables = variables
+
+    def get_field_value(self, field, field_name):  # required by the base class; __call__ does the work
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, str]:
         values = {}
-        for f in fields(cls):
-            raw = env.get(f.name)
-            if raw is not None and raw != "":
-                values[f.name] = parsers[f.name](f.name, raw)
-        return cls(**values)
+        for name in self.settings_cls.model_fields:
+            path = self.variables.get(f"{name}_FILE")
+            if not path:
+                continue
+            if self.variables.get(name):  # two sources at one level: neither can quietly win
+                raise SettingsError(f"{name} and {name}_FILE are both set; keep one")
+            try:
+                values[name] = Path(path).read_text().rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as exc:
+                why = getattr(exc, "strerror", None) or type(exc).__name__
+                raise SettingsError(f"{name}_FILE={path!r} cannot be read: {why}") from None
+        return values
 
 
-def _bool(name: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
-
-
-def _fail(name: str, why: str):
-    raise SettingsError(f"{name} {why}")
+def describe(exc: ValidationError) -> str:
+    """One line for every bad setting: its name, its value (masked where secret), what is wrong."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        name = str(error["loc"][0]) if error["loc"] else "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        value = error.get("input")
+        if name == "REDIS_PASSWORD":
+            shown = ""
+        elif name == "REDIS_URL" and isinstance(value, str):
+            shown = f"={redis_url.mask(value)!r}"
+        else:
+            shown = f"={value!r}"[:80] if isinstance(value, str | int | float) else ""
+        parts.append(f"{name}{shown}: {message}")
+    return "; ".join(parts)

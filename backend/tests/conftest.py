@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 from pytest_redis import factories
 
-BACKEND = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BACKEND))
+from analytics.settings import Settings
 
-from analytics.settings import Settings  # noqa: E402
+# A developer's shell settings must not change what the tests see, here or in child processes.
+for _name in Settings.variable_names():
+    os.environ.pop(_name, None)
 
 redis_proc = factories.redis_proc(timeout=30)
 redisdb = factories.redisdb("redis_proc")
@@ -51,11 +50,3 @@ def client(app):
 def runtime(app):
     """The app's shared stream parts (Redis, cache, aggregates, fan-out)."""
     return app.extensions["analytics"]
-
-
-@pytest.fixture
-def python_env() -> dict:
-    """Environment for child processes: no inherited settings, no stray .env effects."""
-    env = {k: v for k, v in os.environ.items() if k not in Settings.__dataclass_fields__}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env

@@ -1,8 +1,6 @@
 """Small shared helpers for tests."""
 from __future__ import annotations
 
-import socket
-
 
 def write_events(runtime, events: list[dict], aggregates=None) -> None:
     """Write events through the real path: appended to the durable log, then recorded (by a
@@ -28,9 +26,3 @@ def event(metric="orders", value=1.0, source="web", ts=None, id=None, tags=None)
     if tags:
         raw["tags"] = tags
     return complete(raw, raw["ts"])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -5,22 +5,23 @@ import orjson
 import pytest
 
 from analytics.factory import create_app
-from tests.helpers import event, free_port, write_events
+from devstack.processes import free_port
+from tests.helpers import event, write_events
 
 
-def test_health_reports_redis_up(client):
+def test_health_reports_redis_up_and_the_recent_cache_size(client, settings):
     response = client.get("/api/health")
     assert response.status_code == 200
     assert response.json["status"] == "ok" and response.json["redis"] == "up"
+    assert response.json["recent_max"] == settings.RECENT_MAX
 
 
 def test_health_is_503_degraded_when_redis_is_unreachable(settings):
-    from dataclasses import replace
-
-    app = create_app(replace(settings, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"), start_stream=False)
+    app = create_app(settings.model_copy(update={"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}), start_stream=False)
     response = app.test_client().get("/api/health")
     assert response.status_code == 503
     assert response.json["status"] == "degraded" and response.json["redis"] == "down"
+    assert response.json["recent_max"] == settings.RECENT_MAX
     recent = app.test_client().get("/api/metrics/recent")
     assert recent.status_code == 503 and recent.json["error"]["code"] == "redis_unavailable"
 
@@ -121,9 +122,7 @@ def test_post_events_rejects_bodies_over_the_limit(client):
 
 
 def test_rate_limit_answers_429_in_json(settings):
-    from dataclasses import replace
-
-    client = create_app(replace(settings, RATE_LIMIT="3 per minute"), start_stream=False).test_client()
+    client = create_app(settings.model_copy(update={"RATE_LIMIT": "3 per minute"}), start_stream=False).test_client()
     codes = [client.get("/api/metrics/recent").status_code for _ in range(5)]
     assert codes[:3] == [200, 200, 200] and codes[3] == 429
     assert client.get("/api/metrics/recent").json["error"]["code"] == "too_many_requests"
@@ -131,9 +130,8 @@ def test_rate_limit_answers_429_in_json(settings):
 
 
 def test_behind_a_trusted_proxy_limits_apply_per_forwarded_client(settings):
-    from dataclasses import replace
-
-    client = create_app(replace(settings, RATE_LIMIT="2 per minute", TRUSTED_PROXIES=1), start_stream=False).test_client()
+    client = create_app(settings.model_copy(update={"RATE_LIMIT": "2 per minute", "TRUSTED_PROXIES": 1}),
+                        start_stream=False).test_client()
     for _ in range(2):
         assert client.get("/api/metrics/recent", headers={"X-Forwarded-For": "10.0.0.1"}).status_code == 200
     assert client.get("/api/metrics/recent", headers={"X-Forwarded-For": "10.0.0.1"}).status_code == 429

@@ -4,7 +4,6 @@ counts them afterwards in /recent, /aggregate and at every client: each exactly 
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,8 +20,8 @@ import socketio
 import websocket
 
 from analytics.stream.durable_log import DurableLog
-from tests.helpers import event, free_port
-from tests.processes import BACKEND, clean_env, redis_server
+from devstack.processes import APP, GENERATOR, clean_env, free_port, redis_argv, redis_server
+from tests.helpers import event
 
 pytestmark = pytest.mark.e2e
 RECENT_MAX = 100_000  # /recent then holds every event of a scenario: ids can be counted there
@@ -40,7 +39,7 @@ class Backend:
         self.log = tempfile.TemporaryFile()
 
     def start(self) -> Backend:
-        self.proc = subprocess.Popen([sys.executable, str(BACKEND / "app.py")], env=self.env, stdout=self.log,
+        self.proc = subprocess.Popen([sys.executable, str(APP)], env=self.env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         wait_until(lambda: status(f"{self.base}/api/health") == 200, 30, "backend healthy")
         return self
@@ -143,7 +142,7 @@ def wait_until(check, timeout: float, what: str) -> float:
 def generating(redis_url: str, rate: int, duration: float, *extra: str, **settings):
     """The real generator (durable path) in the background; yields a function that waits for it
     and returns how many events it logged."""
-    proc = subprocess.Popen([sys.executable, str(BACKEND / "generator.py"), "--rate", str(rate), "--duration",
+    proc = subprocess.Popen([sys.executable, str(GENERATOR), "--rate", str(rate), "--duration",
                              str(duration), "--seed", "11", *extra], env=clean_env(REDIS_URL=redis_url, **settings),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -290,8 +289,7 @@ def test_a_resume_older_than_retention_gets_gap_then_live(redis_url_fresh):
 def test_redis_killed_and_restarted_the_stream_is_back_within_a_second_and_nothing_is_lost(tmp_path):
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
-    argv = [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
-            "--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+    argv = redis_argv(port, str(tmp_path), "--appendonly", "yes", "--appendfsync", "always")
     redis_proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
     backend = None
     try:

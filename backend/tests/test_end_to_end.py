@@ -15,7 +15,7 @@ import pytest
 import socketio
 import websocket
 
-from tests.processes import BACKEND, backend, clean_env, generator, published, redis_server
+from devstack.processes import GENERATOR, backend, clean_env, generator, get_json, published, redis_server
 
 pytestmark = pytest.mark.e2e
 
@@ -69,11 +69,6 @@ class RawReader:
 
 def publish_order(event: dict) -> int:
     return int(event["id"].rsplit("-", 1)[1])
-
-
-def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.load(response)
 
 
 @pytest.mark.parametrize("direct_writes", ["true", "false"])
@@ -173,14 +168,6 @@ def get_json_status(url: str) -> int:
         return 0
 
 
-def test_bad_setting_stops_the_backend_with_one_line():
-    proc = subprocess.run([sys.executable, str(BACKEND / "app.py")], env=clean_env(PORT="http"), check=False,
-                          capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 2
-    assert proc.stderr.strip() == "backend: bad setting: PORT='http' is not a whole number"
-    assert "Traceback" not in proc.stderr
-
-
 def test_generator_output_passes_the_event_schema():
     from analytics.events.schema import encode, parse_message
     from analytics.producer.traffic import Traffic
@@ -207,7 +194,7 @@ def test_two_replicas_push_to_their_clients_and_count_each_event_once():
 
 def test_generator_survives_redis_going_away():
     with redis_server() as (redis_url, port, proc):
-        gen = subprocess.Popen([sys.executable, str(BACKEND / "generator.py"), "--rate", "100", "--duration", "5",
+        gen = subprocess.Popen([sys.executable, str(GENERATOR), "--rate", "100", "--duration", "5",
                                 "--transport", "pubsub"],
                                env=clean_env(REDIS_URL=redis_url, LOG_LEVEL="INFO"), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)

@@ -1,14 +1,133 @@
-"""Settings parsing: typed values, and one clear line for a bad one."""
+"""Settings: every setting read from the environment and from NAME_FILE, a bad value as one line
+that names it and shows no secret, Redis URLs in every form, and the process exit on a bad one."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
+import redis
 
+from analytics.factory import connect_redis
 from analytics.settings import Settings, SettingsError
+from devstack.processes import APP, GENERATOR, backend, clean_env, get_json, redis_server
+
+# name: (good raw value, the value it gives, a bad raw value). A new setting fails the walk
+# below until it has a line here.
+EXAMPLES = {
+    "REDIS_URL": ("rediss://app:pw@cache.example:6380/2", "rediss://app:pw@cache.example:6380/2", "redis:/typo"),
+    "REDIS_PASSWORD": ("s3cret pass", "s3cret pass", "pass\x1bword"),
+    "METRICS_CHANNEL": ("events:v2", "events:v2", "has space"),
+    "RECENT_KEY": ("k:recent", "k:recent", "k" * 129),
+    "RECENT_MAX": ("5000", 5000, "0"),
+    "HOST": ("0.0.0.0", "0.0.0.0", "  "),
+    "PORT": ("8080", 8080, "http"),
+    "CORS_ORIGINS": ("https://a.example, https://b.example", ["https://a.example", "https://b.example"], "ftp://x"),
+    "BATCH_MS": ("5", 5, "1001"),
+    "GENERATOR_RATE": ("2.5", 2.5, "nan"),
+    "LOG_LEVEL": ("debug", "DEBUG", "LOUD"),
+    "ASYNC_MODE": ("threading", "threading", "eventlet"),
+    "CLIENT_BACKLOG": ("8", 8, "1"),
+    "SEND_BUDGET": ("500", 500, "99"),
+    "DIRECT_WRITES": (" Off ", False, "maybe"),
+    "AGG_PREFIX": ("agg:v2", "agg:v2", "a/b"),
+    "RATE_LIMIT": ("5 per second", "5 per second", "lots"),
+    "INGEST_MAX_BYTES": ("2048", 2048, "1023"),
+    "TRUSTED_PROXIES": ("1", 1, "6"),
+}
+SETTINGS = list(Settings.model_fields)
 
 
-def test_direct_writes_reads_true_and_false():
-    assert Settings.from_env({}, env_file=None).DIRECT_WRITES is True
-    assert Settings.from_env({"DIRECT_WRITES": "false"}, env_file=None).DIRECT_WRITES is False
-    assert Settings.from_env({"DIRECT_WRITES": " On "}, env_file=None).DIRECT_WRITES is True
-    with pytest.raises(SettingsError, match="DIRECT_WRITES must be true or false"):
-        Settings.from_env({"DIRECT_WRITES": "maybe"}, env_file=None)
+def value_of(settings: Settings, name: str):
+    value = getattr(settings, name)
+    return value.get_secret_value() if name == "REDIS_PASSWORD" and value else value
+
+
+def test_every_setting_has_an_example():
+    assert sorted(EXAMPLES) == sorted(SETTINGS)
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_a_good_value_is_applied(name, monkeypatch):
+    good, expected, _ = EXAMPLES[name]
+    monkeypatch.setenv(name, good)
+    assert expected != Settings.model_fields[name].default  # or the test could not tell it was applied
+    assert value_of(Settings.from_env(env_file=None), name) == expected
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_a_bad_value_is_one_line_naming_the_setting(name, monkeypatch):
+    monkeypatch.setenv(name, EXAMPLES[name][2])
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(env_file=None)
+    message = str(error.value)
+    assert message.startswith((f"{name}=", f"{name}:")) and "\n" not in message
+    if name == "REDIS_PASSWORD":
+        assert "pass" not in message
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_the_file_variant_is_read_without_its_trailing_newline(name, monkeypatch, tmp_path):
+    good, expected, _ = EXAMPLES[name]
+    (tmp_path / "value").write_text(good + "\n")
+    monkeypatch.setenv(f"{name}_FILE", str(tmp_path / "value"))
+    assert value_of(Settings.from_env(env_file=None), name) == expected
+
+
+def test_a_setting_and_its_file_variant_together_are_refused(monkeypatch, tmp_path):
+    (tmp_path / "port").write_text("8080")
+    monkeypatch.setenv("PORT", "9090")
+    monkeypatch.setenv("PORT_FILE", str(tmp_path / "port"))
+    with pytest.raises(SettingsError, match="^PORT and PORT_FILE are both set; keep one$"):
+        Settings.from_env(env_file=None)
+
+
+def test_an_unreadable_settings_file_is_one_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("REDIS_PASSWORD_FILE", str(tmp_path / "missing"))
+    with pytest.raises(SettingsError, match=r"^REDIS_PASSWORD_FILE='.*missing' cannot be read: No such file"):
+        Settings.from_env(env_file=None)
+
+
+def test_the_env_file_is_read_and_the_environment_wins(monkeypatch, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("PORT=7000\nBATCH_MS=7\n")
+    monkeypatch.setenv("PORT", "7001")
+    settings = Settings.from_env(env_file=env_file)
+    assert (settings.PORT, settings.BATCH_MS) == (7001, 7)
+
+
+@pytest.mark.parametrize("url", [
+    "redis:/typo", "redis://", "http://x", "unix://", "unix:///", "redis://u:hunter2@host:abc/0",
+    "redis://u:hunter2@host:70000/0", "redis://u:hunter2@host:0/0", "redis://u:hunter2@host:6379/x", "redis://u:hunter2@host:6379/?db=x",
+    "unix:///tmp/redis.sock", "redis//localhost:6379",
+])
+def test_every_malformed_redis_url_is_one_line_without_its_password(url, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", url)
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(env_file=None)
+    message = str(error.value)
+    assert message.startswith("REDIS_URL=") and "\n" not in message and "hunter2" not in message
+
+
+def test_redis_password_replaces_the_password_in_the_url():
+    with redis_server(None, "--requirepass", "right pass", password="right pass") as (_, port, _):
+        url = f"redis://:wrong@127.0.0.1:{port}/0"
+        with pytest.raises(redis.AuthenticationError):
+            connect_redis(Settings(REDIS_URL=url)).ping()
+        assert connect_redis(Settings(REDIS_URL=url, REDIS_PASSWORD="right pass")).ping()
+
+
+@pytest.mark.parametrize("entry_point", [APP, GENERATOR], ids=["backend", "generator"])
+def test_a_bad_url_stops_the_process_with_one_line_and_no_password(entry_point):
+    env = clean_env(REDIS_URL="redis://admin:hunter2@localhost:notaport/0")
+    proc = subprocess.run([sys.executable, str(entry_point)], env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert proc.returncode == 2
+    [line] = proc.stderr.splitlines()
+    assert "REDIS_URL=" in line and "hunter2" not in line and "admin:***@" in line
+
+
+def test_the_backend_takes_its_async_mode_from_a_file_before_it_patches(tmp_path):
+    (tmp_path / "mode").write_text("threading\n")
+    with redis_server() as (url, _, _), backend(url, ASYNC_MODE_FILE=tmp_path / "mode") as base:
+        assert get_json(f"{base}/api/health")["async_mode"] == "threading"

@@ -36,6 +36,8 @@ def health():
         **tasks,
         "listener_reconnects": runtime.listener.reconnects if runtime.listener else 0,
         "uptime_s": round(time.time() - STARTED, 1),
+        # The cache's size, so a client knows the largest /recent limit without a failed try.
+        "recent_max": runtime.settings.RECENT_MAX,
         "async_mode": runtime.settings.ASYNC_MODE,
         "events": {
             "accepted": counters.accepted("channel"),

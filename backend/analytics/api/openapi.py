@@ -77,8 +77,10 @@ def spec(recent_max: int) -> dict:
             "Event": {"type": "object", "required": ["id", "ts", "source", "metric", "value", "tags"], "properties": {
                 "id": {"type": "string"}, "ts": {"type": "number"}, "source": {"type": "string"},
                 "metric": {"type": "string"}, "value": {"type": "number"}, "tags": {"type": "object"}}},
-            "Health": {"type": "object", "required": ["status", "redis"], "properties": {
-                "status": {"enum": ["ok", "degraded"]}, "redis": {"enum": ["up", "down"]}}},
+            "Health": {"type": "object", "required": ["status", "redis", "recent_max"], "properties": {
+                "status": {"enum": ["ok", "degraded"]}, "redis": {"enum": ["up", "down"]},
+                "recent_max": {"type": "integer", "minimum": 1,
+                               "description": "events kept in the recent cache: the largest `limit` of /api/metrics/recent"}}},
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                 "type": "object", "required": ["code", "message"],
                 "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}},

@@ -30,7 +30,7 @@ function anySignal(signals) {
   return ctrl.signal;
 }
 
-export async function request(path, { params, signal, timeoutMs = 8000, okStatuses = [] } = {}) {
+async function request(path, { params, signal, timeoutMs = 8000, okStatuses = [] } = {}) {
   const timeout = AbortSignal.timeout(timeoutMs);
   const combined = signal ? anySignal([signal, timeout]) : timeout;
   let res;
@@ -59,6 +59,15 @@ export async function request(path, { params, signal, timeoutMs = 8000, okStatus
 /** GET /api/health: 200 ok, or 503 degraded (still a valid answer, not an error). */
 export function getHealth({ signal } = {}) {
   return request('/api/health', { signal, okStatuses: [503], timeoutMs: 4000 });
+}
+
+/** The contract's default RECENT_MAX, for a backend whose health does not give its own. */
+export const DEFAULT_RECENT_MAX = 1000;
+
+/** The largest `limit` GET /api/metrics/recent accepts: the server's cache size, from its health. */
+export async function getRecentMax({ signal } = {}) {
+  const { recent_max: max } = await getHealth({ signal });
+  return Number.isInteger(max) && max > 0 ? max : DEFAULT_RECENT_MAX;
 }
 
 /** GET /api/metrics/recent: newest first. */

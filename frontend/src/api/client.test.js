@@ -1,7 +1,7 @@
 import { http, HttpResponse } from 'msw';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { server } from '../test/server.js';
-import { ApiError, getAggregate, getHealth, getRecent } from './client.js';
+import { ApiError, DEFAULT_RECENT_MAX, getAggregate, getHealth, getRecent, getRecentMax } from './client.js';
 
 beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
 afterEach(() => server.resetHandlers());
@@ -35,6 +35,14 @@ describe('REST client', () => {
     const err = await getRecent({ limit: 5000 }).catch((e) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect(err).toMatchObject({ status: 400, code: 'invalid', field: 'limit', message: 'limit must be 1..1000' });
+  });
+
+  it("reads the recent cache's size from health, the contract's default when health lacks it", async () => {
+    server.use(http.get('*/api/health', () => HttpResponse.json({ status: 'ok', redis: 'up', recent_max: 50 })));
+    expect(await getRecentMax()).toBe(50);
+    server.use(http.get('*/api/health', () => HttpResponse.json({ status: 'ok', redis: 'up' })));
+    expect(await getRecentMax()).toBe(DEFAULT_RECENT_MAX);
+    expect(DEFAULT_RECENT_MAX).toBe(1000);
   });
 
   it('treats a 503 health answer as a degraded status, not an error', async () => {

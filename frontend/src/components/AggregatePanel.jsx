@@ -1,6 +1,5 @@
 import { memo } from 'react';
-import { human, perSecond, windowLong } from '../lib/format.js';
-import { metricLabel } from '../lib/metricKinds.js';
+import { human, metricLabel, perSecond, windowLong } from '../lib/format.js';
 import Notice, { StartHint } from './Notice.jsx';
 import SourceShare from './SourceShare.jsx';
 

@@ -1,6 +1,5 @@
 import { memo } from 'react';
-import { human, perSecond } from '../lib/format.js';
-import { metricLabel } from '../lib/metricKinds.js';
+import { human, metricLabel, perSecond } from '../lib/format.js';
 
 // The headline fits the metric: a gauge's average, an amount's total, a counter's count.
 function lines(c) {

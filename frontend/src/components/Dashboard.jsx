@@ -1,11 +1,11 @@
-import { useCallback, useMemo, useRef, useState } from 'react';
+import { useCallback, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useAggregates } from '../hooks/useAggregates.js';
 import { useHealth } from '../hooks/useHealth.js';
 import { useMetricStream } from '../hooks/useMetricStream.js';
 import { useNow } from '../hooks/useNow.js';
 import { useUrlState } from '../hooks/useUrlState.js';
-import { mergeCounters } from '../lib/counters.js';
 import { windowLong } from '../lib/format.js';
+import { liveAggregate } from '../stream/liveAggregate.js';
 import AggregatePanel from './AggregatePanel.jsx';
 import CounterCards from './CounterCards.jsx';
 import EventLog from './EventLog.jsx';
@@ -33,14 +33,18 @@ export default function Dashboard({ theme, onToggleTheme, chartSeconds = 60 }) {
   const now = Math.max(clock, snapshot.now);
   const [paused, setPaused] = useState(null); // { log, total } frozen at pause time
 
+  // The pause button freezes what is on screen; a ref (kept current after each render) lets
+  // its handler read that without changing identity 20 times a second.
   const snapshotRef = useRef(snapshot);
-  snapshotRef.current = snapshot;
+  useLayoutEffect(() => {
+    snapshotRef.current = snapshot;
+  }, [snapshot]);
   const togglePause = useCallback(() => {
     const { log, total } = snapshotRef.current;
     setPaused((p) => (p ? null : { log, total }));
   }, []);
 
-  const counters = useMemo(() => mergeCounters(aggregates.data, snapshot.tail, snapshot.now), [aggregates.data, snapshot]);
+  const counters = useMemo(() => liveAggregate(aggregates.data, snapshot.tail, snapshot.now), [aggregates.data, snapshot]);
   const aggSources = aggregates.data?.sources;
   const sources = useMemo(() => union(snapshot.sources, Object.keys(aggSources ?? {})), [snapshot.sources, aggSources]);
   const metrics = useMemo(

@@ -75,25 +75,19 @@ describe('Dashboard', () => {
     expect(screen.getByTestId('events-total')).toHaveTextContent('2');
   });
 
-  it('backfills with the smaller limit a server with a smaller cache asks for', async () => {
+  it('backfills as many events as the server says it keeps', async () => {
     const limits = [];
     server.use(
+      http.get('*/api/health', () => HttpResponse.json({ status: 'ok', redis: 'up', recent_max: 500 })),
       http.get('*/api/metrics/recent', ({ request }) => {
-        const limit = Number(new URL(request.url).searchParams.get('limit'));
-        limits.push(limit);
-        if (limit > 500) {
-          return HttpResponse.json(
-            { error: { code: 'invalid_parameter', message: 'limit must be between 1 and 500', field: 'limit' } },
-            { status: 400 },
-          );
-        }
+        limits.push(Number(new URL(request.url).searchParams.get('limit')));
         return HttpResponse.json({ count: 1, events: [makeEvent({ ago: 3000 })] });
       }),
     );
     await renderDashboard();
     act(() => socket().serverAccept());
     await waitFor(() => expect(screen.getByTestId('events-total')).toHaveTextContent('1'));
-    expect(limits).toEqual([1000, 500]);
+    expect(limits).toEqual([500]);
   });
 
   it('shows a gap notice when the server dropped events, then backfills', async () => {

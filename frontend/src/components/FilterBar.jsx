@@ -1,6 +1,5 @@
 import { memo } from 'react';
-import { WINDOWS } from '../lib/format.js';
-import { metricLabel } from '../lib/metricKinds.js';
+import { metricLabel, WINDOWS } from '../lib/format.js';
 
 function Picker({ id, label, testId, value, onChange, children }) {
   return (

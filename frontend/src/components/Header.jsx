@@ -3,7 +3,7 @@ import ConnectionStatus from './ConnectionStatus.jsx';
 import HeaderStat from './HeaderStat.jsx';
 import ThemeToggle from './ThemeToggle.jsx';
 
-export const LATENCY_TARGET_MS = 100;
+const LATENCY_TARGET_MS = 100;
 
 /** Brand, stream state and the four live numbers: rate, latency p50/p99, events this session. */
 export default function Header({ connection, now, rate, latency, total, theme, onToggleTheme, onRetryNow }) {

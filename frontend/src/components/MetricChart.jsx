@@ -1,10 +1,11 @@
-import { memo, useEffect, useMemo, useRef } from 'react';
+import { memo, useEffect, useRef, useState } from 'react';
 import { Line } from 'react-chartjs-2';
-import '../lib/chartSetup.js';
-import { chartTheme, sourceColor } from '../lib/colors.js';
-import { clockTime, human } from '../lib/format.js';
-import { cancelRedraw, redrawSoon } from '../lib/redrawQueue.js';
-import { chartUnit, metricLabel } from '../lib/metricKinds.js';
+import { sourceColor } from '../lib/colors.js';
+import { clockTime, human, metricLabel } from '../lib/format.js';
+import { chartUnit } from '../stream/metricKinds.js';
+import './chart/chartSetup.js';
+import { chartTheme } from './chart/chartTheme.js';
+import { cancelRedraw, redrawSoon } from './chart/redrawQueue.js';
 
 const NICE_STEPS_S = [5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
 
@@ -72,6 +73,20 @@ function chartOptions(colors, windowSeconds, until) {
   };
 }
 
+/**
+ * `build()` run on mount and again only when `key` changes, not when the props it reads do:
+ * react-chartjs-2 rebuilds or re-sets whatever object it is given anew, and the per-second
+ * changes are applied to the chart in place instead. (State adjusted during render, as
+ * https://react.dev/reference/react/useState#storing-information-from-previous-renders shows.)
+ */
+function useBuiltPer(key, build) {
+  const [built, setBuilt] = useState(() => ({ key, value: build() }));
+  if (built.key === key) return built.value;
+  const next = { key, value: build() };
+  setBuilt(next);
+  return next.value;
+}
+
 function dataset(source, points) {
   const color = sourceColor(source);
   return { label: source, data: points, borderColor: color, backgroundColor: color, pointBackgroundColor: color };
@@ -85,15 +100,12 @@ function dataset(source, points) {
  */
 function MetricChart({ metric, series, until, windowSeconds = 60, theme = 'light' }) {
   const chartRef = useRef(null);
-  const sourcesKey = series.map((s) => s.source).join('\u0000');
   // Rebuilt only when the set of sources changes; points are swapped in place below.
-  const data = useMemo(() => ({ datasets: series.map((s) => dataset(s.source, s.points)) }), [sourcesKey]);
-  const untilRef = useRef(until);
-  untilRef.current = until;
-  const options = useMemo(
-    () => chartOptions(chartTheme(theme), windowSeconds, untilRef.current),
-    [theme, windowSeconds],
-  );
+  const data = useBuiltPer(series.map((s) => s.source).join('\u0000'), () => ({
+    datasets: series.map((s) => dataset(s.source, s.points)),
+  }));
+  // Rebuilt per theme and span, starting at the x range of that moment; the range then moves below.
+  const options = useBuiltPer(`${theme} ${windowSeconds}`, () => chartOptions(chartTheme(theme), windowSeconds, until));
 
   useEffect(() => {
     const chart = chartRef.current;

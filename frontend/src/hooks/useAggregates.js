@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import * as api from '../api/client.js';
 import { toQuery } from '../stream/filter.js';
 import { usePolling } from './usePolling.js';
@@ -9,22 +9,20 @@ import { usePolling } from './usePolling.js';
  * through errors (marked stale) and while another window or filter loads.
  */
 export function useAggregates({ windowSec, filter, intervalMs = 2000, client = api }) {
-  const [state, setState] = useState({ data: null, error: null, loading: true });
-
-  // The previous answer stays on screen (marked loading) until the new window's arrives.
-  useEffect(() => {
-    setState((s) => ({ ...s, loading: true }));
-  }, [windowSec, filter, client]);
+  // `asked` is the request the last answer (or error) settled: loading until the current one has.
+  const [state, setState] = useState({ data: null, error: null, asked: null });
 
   usePolling(
     (signal) => client.getAggregate({ window: windowSec, ...toQuery(filter), signal }),
-    (r) =>
-      setState((s) =>
-        r.ok ? { data: r.value, error: null, loading: false } : { data: s.data, error: r.error.message, loading: false },
-      ),
+    (r) => {
+      const asked = { windowSec, filter, client };
+      setState((s) => (r.ok ? { data: r.value, error: null, asked } : { data: s.data, error: r.error.message, asked }));
+    },
     intervalMs,
     [windowSec, filter, client],
   );
 
-  return state;
+  const { asked, data, error } = state;
+  const loading = asked === null || asked.windowSec !== windowSec || asked.filter !== filter || asked.client !== client;
+  return { data, error, loading };
 }

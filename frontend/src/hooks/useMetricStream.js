@@ -4,9 +4,8 @@ import { connectMetricSocket } from '../api/socket.js';
 import { toQuery, toSubscription } from '../stream/filter.js';
 import { StreamStore } from '../stream/StreamStore.js';
 
-export const FLUSH_MS = 50; // React sees the stream at most 20 times a second
+const FLUSH_MS = 50; // React sees the stream at most 20 times a second
 const IDLE_MS = 500; // and twice a second when nothing arrives (clocks, countdowns, axes)
-const BACKFILL_LIMIT = 1000; // the contract's default RECENT_MAX; a smaller server cap is learnt
 
 /**
  * The live stream: one socket, one bounded store, one throttled snapshot for React.
@@ -14,9 +13,9 @@ const BACKFILL_LIMIT = 1000; // the contract's default RECENT_MAX; a smaller ser
  * publishes a snapshot when something changed, so React renders at <= 1000/FLUSH_MS Hz.
  */
 export function useMetricStream({ filter, tailSince = null, chartSeconds = 60, connect = connectMetricSocket, client = api }) {
-  const storeRef = useRef(null);
-  if (storeRef.current === null) storeRef.current = new StreamStore({ chartSeconds, filter });
-  const [snapshot, setSnapshot] = useState(() => storeRef.current.snapshot(filter, Date.now()));
+  // One store for the component's life (a lazy initial state is built once, on mount).
+  const [store] = useState(() => new StreamStore({ chartSeconds, filter }));
+  const [snapshot, setSnapshot] = useState(() => store.snapshot(filter, Date.now()));
   const [connection, setConnection] = useState({ status: 'reconnecting', retryAt: null, attempt: 0, connectedOnce: false });
   const [gap, setGap] = useState(null);
   const [backfill, setBackfill] = useState({ running: false, added: 0, error: null, at: null });
@@ -24,7 +23,6 @@ export function useMetricStream({ filter, tailSince = null, chartSeconds = 60, c
   const tailRef = useRef(tailSince);
   const connRef = useRef(null);
   const backfillAbort = useRef(null);
-  const backfillLimit = useRef(BACKFILL_LIMIT);
 
   useEffect(() => {
     tailRef.current = tailSince;
@@ -35,26 +33,19 @@ export function useMetricStream({ filter, tailSince = null, chartSeconds = 60, c
     const ctrl = new AbortController();
     backfillAbort.current = ctrl;
     setBackfill((b) => ({ ...b, running: true }));
-    const recent = (limit) => client.getRecent({ limit, ...toQuery(filterRef.current), signal: ctrl.signal });
+    const { signal } = ctrl;
     try {
-      let events;
-      try {
-        events = await recent(backfillLimit.current);
-      } catch (err) {
-        if (err.field !== 'limit') throw err;
-        // "limit must be between 1 and 500": this server keeps fewer recent events.
-        backfillLimit.current = Number(/(\d+)\D*$/.exec(err.message)?.[1]) || 100;
-        events = await recent(backfillLimit.current);
-      }
-      const added = storeRef.current.ingest(events.slice().reverse(), { live: false });
+      // As much as the server keeps; asked each time, as a restarted server may keep another amount.
+      const limit = await client.getRecentMax({ signal });
+      const events = await client.getRecent({ limit, ...toQuery(filterRef.current), signal });
+      const added = store.ingest(events.slice().reverse(), { live: false });
       setBackfill({ running: false, added, error: null, at: Date.now() });
     } catch (err) {
-      if (!ctrl.signal.aborted) setBackfill({ running: false, added: 0, error: err.message, at: Date.now() });
+      if (!signal.aborted) setBackfill({ running: false, added: 0, error: err.message, at: Date.now() });
     }
-  }, [client]);
+  }, [client, store]);
 
   useEffect(() => {
-    const store = storeRef.current;
     const conn = connect({
       subscription: toSubscription(filterRef.current),
       onEvents: (events, receivedAt) => store.ingest(events, { live: true, receivedAt }),
@@ -88,7 +79,7 @@ export function useMetricStream({ filter, tailSince = null, chartSeconds = 60, c
       conn.close();
       connRef.current = null;
     };
-  }, [connect, runBackfill]);
+  }, [connect, runBackfill, store]);
 
   // A new filter narrows (or widens) the server's subscription, prunes the log and refills it.
   const firstFilter = useRef(true);
@@ -98,10 +89,10 @@ export function useMetricStream({ filter, tailSince = null, chartSeconds = 60, c
       firstFilter.current = false;
       return;
     }
-    storeRef.current.setFilter(filter);
+    store.setFilter(filter);
     connRef.current?.subscribe(toSubscription(filter));
     runBackfill();
-  }, [filter, runBackfill]);
+  }, [filter, runBackfill, store]);
 
   const retryNow = useCallback(() => connRef.current?.retryNow(), []);
   const dismissGap = useCallback(() => setGap(null), []);

@@ -27,5 +27,8 @@ export function usePolling(request, settle, intervalMs, deps) {
       clearTimeout(timer);
       ctrl.abort();
     };
-  }, [...deps, intervalMs]); // eslint-disable-line react-hooks/exhaustive-deps
+    // The caller names what restarts the polling: `request` and `settle` are new closures on
+    // every render, and listing them would restart it on every render.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [...deps, intervalMs]);
 }

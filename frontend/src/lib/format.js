@@ -58,3 +58,15 @@ export const WINDOWS = [
 export function windowLong(seconds) {
   return WINDOWS.find((w) => w.value === seconds)?.long ?? `last ${seconds} s`;
 }
+
+const UNIT_SUFFIX = /[_.:-](ms|s|pct|bytes|kb|mb)$/i;
+
+/** "orders" -> "Orders", "page_views" -> "Page views", "latency_ms" -> "Latency (ms)". */
+export function metricLabel(metric) {
+  let unit = metric.match(UNIT_SUFFIX)?.[1];
+  let base = unit ? metric.slice(0, -unit.length - 1) : metric;
+  if (!base.replace(/[_.:-]+/g, '')) [unit, base] = [undefined, metric];
+  const words = base.replace(/[_.:-]+/g, ' ').trim() || metric;
+  const label = words.charAt(0).toUpperCase() + words.slice(1);
+  return unit ? `${label} (${unit})` : label;
+}

@@ -1,33 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { sourceColor } from './colors.js';
-import { mergeCounters } from './counters.js';
-import { human, plainMs, plainRate } from './format.js';
-import { kindOf, metricLabel } from './metricKinds.js';
-
-describe('mergeCounters', () => {
-  const aggregate = {
-    window: 60,
-    from: 1_000_000,
-    to: 1_060_000,
-    metrics: { orders: { count: 10, sum: 100, min: 1, max: 50, avg: 10, rate: 0.17 } },
-  };
-
-  it('adds what the stream delivered after the aggregate to its exact numbers', () => {
-    const [orders] = mergeCounters(aggregate, { orders: { count: 2, sum: 300, min: 100, max: 200 } }, 1_060_000);
-    expect(orders).toMatchObject({ metric: 'orders', kind: 'amount', count: 12, sum: 400, min: 1, max: 200 });
-    expect(orders.avg).toBeCloseTo(400 / 12);
-    expect(orders.rate).toBeCloseTo(12 / 60);
-  });
-
-  it('shows a metric that only the stream has seen so far', () => {
-    const names = mergeCounters(aggregate, { signups: { count: 1, sum: 1, min: 1, max: 1 } }).map((c) => c.metric);
-    expect(names).toEqual(['orders', 'signups']);
-  });
-
-  it('is empty before the first aggregate', () => {
-    expect(mergeCounters(null, {})).toEqual([]);
-  });
-});
+import { human, metricLabel, plainMs, plainRate } from './format.js';
 
 describe('formatting', () => {
   it('writes the machine-read numbers plainly', () => {
@@ -45,14 +18,11 @@ describe('formatting', () => {
   });
 });
 
-describe('metric kinds and colours', () => {
-  it('guesses how a metric reads best from its name', () => {
-    expect(kindOf('latency_ms')).toBe('gauge');
-    expect(kindOf('active_users')).toBe('gauge');
-    expect(kindOf('orders')).toBe('amount');
-    expect(kindOf('page_views')).toBe('counter');
+describe('metric labels and colours', () => {
+  it('makes a metric name readable, its unit in brackets', () => {
     expect(metricLabel('page_views')).toBe('Page views');
     expect(metricLabel('latency_ms')).toBe('Latency (ms)');
+    expect(metricLabel('ms')).toBe('Ms');
   });
 
   it('gives every source a stable colour', () => {

@@ -3,7 +3,7 @@ import { RecentIds } from './dedupe.js';
 import { EventLog } from './eventLog.js';
 import { matches } from './filter.js';
 import { LatencyWindow, RateWindow } from './latency.js';
-import { chartValue } from '../lib/metricKinds.js';
+import { chartValue } from './metricKinds.js';
 
 const TAIL_BUCKET_MS = 100;
 const TAIL_SECONDS = 60;
@@ -121,8 +121,7 @@ export class StreamStore {
   /** A new filter: the log keeps only what still matches (a backfill refills it). */
   setFilter(filter) {
     this.filter = filter;
-    this.log.commit();
-    this.log.items = this.log.items.filter((e) => matches(filter, e.source ?? 'default', e.metric));
+    this.log.retain((e) => matches(filter, e.source ?? 'default', e.metric));
     this.logCommittedAt = -Infinity;
     this.chartsCache = null;
     this.dirty = true;
@@ -207,7 +206,7 @@ export class StreamStore {
       rate: this.rate.rate(now),
       latency: { p50, p99 },
       lastEventAt: this.lastEventAt,
-      log: this.log.items,
+      log: this.log.events,
       charts,
       chartsUntil: until,
       tail: tailSince === null ? {} : this.tailSince(tailSince, filter),

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { makeEvent } from '../test/fakeSocket.js';
 import { BucketRing } from './buckets.js';
 import { RecentIds } from './dedupe.js';
+import { EventLog } from './eventLog.js';
 import { StreamStore } from './StreamStore.js';
 
 const ALL = { source: '', metric: '' };
@@ -29,6 +30,33 @@ describe('BucketRing', () => {
     ring.add(4200, 1);
     expect(ring.get(1000)).toBeNull();
     expect(ring.add(500, 1)).toBe(false);
+  });
+});
+
+describe('EventLog', () => {
+  const at = (id, ts) => ({ id, ts });
+
+  it('shows pushed events only once committed, newest first and at most its capacity', () => {
+    const log = new EventLog(2);
+    log.push(at('a', 1));
+    log.push(at('c', 3));
+    expect(log.events).toEqual([]);
+    expect(log.commit()).toBe(true);
+    log.push(at('b', 2));
+    expect(log.commit()).toBe(true);
+    expect(log.events.map((e) => e.id)).toEqual(['c', 'b']);
+    expect(log.commit()).toBe(false);
+  });
+
+  it('keeps only what retain accepts, pending events included', () => {
+    const log = new EventLog(5);
+    log.push(at('a', 1));
+    log.commit();
+    log.push(at('b', 2));
+    log.push(at('cc', 3));
+    log.retain((e) => e.id.length === 1);
+    expect(log.events.map((e) => e.id)).toEqual(['b', 'a']);
+    expect(log.commit()).toBe(false);
   });
 });
 

@@ -1,6 +1,4 @@
-/** The dashboard's one filter: '' means "all" for each field. */
-export const ALL = '';
-
+/** The dashboard's one filter, { source, metric }: '' means "all" for each field. */
 export function matches(filter, source, metric) {
   return (!filter.source || filter.source === source) && (!filter.metric || filter.metric === metric);
 }

@@ -1,6 +1,6 @@
 // A stand-in for socket.io-client's socket in unit tests: records what the client emits and
 // lets a test play the server (connect, drop, push batches). The real server runs in e2e.
-export class FakeSocket {
+class FakeSocket {
   constructor(url, opts) {
     this.url = url;
     this.opts = opts;

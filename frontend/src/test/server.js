@@ -12,7 +12,7 @@ export const emptyAggregate = (window = 60) => ({
 
 /** The REST API as the contract describes it; tests override handlers with server.use(). */
 export const handlers = [
-  http.get('*/api/health', () => HttpResponse.json({ status: 'ok', redis: 'up' })),
+  http.get('*/api/health', () => HttpResponse.json({ status: 'ok', redis: 'up', recent_max: 1000 })),
   http.get('*/api/metrics/recent', () => HttpResponse.json({ count: 0, events: [] })),
   http.get('*/api/metrics/aggregate', ({ request }) =>
     HttpResponse.json(emptyAggregate(Number(new URL(request.url).searchParams.get('window') || 60))),

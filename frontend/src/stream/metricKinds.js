@@ -16,21 +16,10 @@ export function chartValue(metric, bucket) {
   return bucket === null ? 0 : bucket.sum;
 }
 
+/** What chartValue's y is, as the chart's caption says it. */
 export function chartUnit(metric) {
   const kind = kindOf(metric);
   if (kind === 'gauge') return 'avg per second';
   if (kind === 'amount') return 'sum per second';
   return 'per second';
-}
-
-const UNIT_SUFFIX = /[_.:-](ms|s|pct|bytes|kb|mb)$/i;
-
-/** "orders" -> "Orders", "page_views" -> "Page views", "latency_ms" -> "Latency (ms)". */
-export function metricLabel(metric) {
-  let unit = metric.match(UNIT_SUFFIX)?.[1];
-  let base = unit ? metric.slice(0, -unit.length - 1) : metric;
-  if (!base.replace(/[_.:-]+/g, '')) [unit, base] = [undefined, metric];
-  const words = base.replace(/[_.:-]+/g, ' ').trim() || metric;
-  const label = words.charAt(0).toUpperCase() + words.slice(1);
-  return unit ? `${label} (${unit})` : label;
 }

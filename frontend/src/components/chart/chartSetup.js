@@ -3,6 +3,4 @@ import { Chart, Filler, LinearScale, LineController, LineElement, PointElement, 
 // Only what the line charts use, so the bundle carries no other controllers.
 Chart.register(LineController, LineElement, PointElement, LinearScale, Tooltip, Filler);
 
-export { Chart };
-
 Chart.defaults.font.family = "'Inter Variable', system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";

@@ -3,10 +3,10 @@ import { kindOf } from './metricKinds.js';
 const finite = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 /**
- * Live counters per metric: the server's exact window aggregate (as of its `to`) plus what
- * the stream delivered after `to`, so they keep moving between two polls.
+ * The window aggregate kept live, one row per metric: the server's exact aggregate (as of its
+ * `to`) plus what the stream delivered after `to`, so the figures move between two polls.
  */
-export function mergeCounters(aggregate, tail, now = Date.now()) {
+export function liveAggregate(aggregate, tail, now = Date.now()) {
   if (!aggregate) return [];
   const span = Math.max(1, (aggregate.to - aggregate.from) / 1000) + Math.max(0, now - aggregate.to) / 1000;
   const names = new Set([...Object.keys(aggregate.metrics ?? {}), ...Object.keys(tail ?? {})]);
