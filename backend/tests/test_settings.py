@@ -34,6 +34,9 @@ EXAMPLES = {
     "RATE_LIMIT": ("5 per second", "5 per second", "lots"),
     "INGEST_MAX_BYTES": ("2048", 2048, "1023"),
     "TRUSTED_PROXIES": ("1", 1, "6"),
+    "STREAM_KEY": ("log:v2", "log:v2", "log key"),
+    "STREAM_MAXLEN": ("5000", 5000, "999"),
+    "STREAM_RETENTION_S": ("3600", 3600, "9"),
 }
 SETTINGS = list(Settings.model_fields)
 
