@@ -50,11 +50,12 @@ def gap_packet(dropped: int | None, reason: str = "slow_client") -> eio_packet.P
     return _packet("gap", orjson.dumps({"dropped": dropped, "reason": reason}), dropped=dropped or 0)
 
 
-def metrics_packet(events: list[dict], position: str | None) -> eio_packet.Packet:
-    """`metrics` with the events, and their log position as a second argument when asked for."""
+def metrics_packet(events: list[dict], position: str | None, replay: bool = False) -> eio_packet.Packet:
+    """`metrics` with the events, and their log position as a second argument when asked for
+    (`replay`: sent by a catch-up, not live)."""
     args = orjson.dumps(events)
     if position is not None:
-        args += b',{"position":"' + position.encode() + b'"}'
+        args += b',{"position":"' + position.encode() + (b'","replay":true}' if replay else b'"}')
     return _packet("metrics", args, events=len(events))
 
 

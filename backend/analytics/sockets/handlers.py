@@ -3,7 +3,9 @@
 A client that connects with `auth: {"resume": "<position>"}` (or sends `resume`) is sent what it
 missed since that log position, then continues live; with `auth: {"positions": true}` it only
 asks for positions. Either way its `metrics` packets carry `{"position": ...}` as a second
-argument (opt-in, so a one-argument handler of an older client keeps working).
+argument (opt-in, so a one-argument handler of an older client keeps working); packets of a
+catch-up also say `"replay": true`. `auth` may carry the subscription (`sources`, `metrics`) too,
+so a catch-up sends only what the client would have been sent live.
 """
 from __future__ import annotations
 
@@ -26,18 +28,19 @@ class MetricsNamespace(Namespace):
         self.log = durable_log
         self.sio = socketio
         self.subscriptions: dict[str, Subscription] = {}  # sid -> its current subscription
+        self.resuming: set[str] = set()  # sids catching up: they join their room when done
         fanout.register(Subscription())
 
     def on_connect(self, auth=None):
         auth = auth if isinstance(auth, dict) else {}
         resume_from = auth.get("resume")
         positions = bool(auth.get("positions")) or resume_from is not None
-        if resume_from is not None:
-            try:
+        try:
+            if resume_from is not None:
                 resume_from = parse_position(resume_from)
-            except ResumeError:
-                return False  # refused: connect_error on the client
-        sub = Subscription(positions=positions)
+            sub = Subscription.parse({k: auth[k] for k in ("sources", "metrics") if k in auth}, positions=positions)
+        except (ResumeError, SubscriptionError):
+            return False  # refused: connect_error on the client
         counters.CLIENTS.inc()
         if resume_from is None:
             self._join(request.sid, sub)
@@ -45,11 +48,14 @@ class MetricsNamespace(Namespace):
             # After the handshake: packets sent from inside the connect handler would reach the
             # client before it counts itself connected.
             sid = request.sid
+            self.resuming.add(sid)
+            self.subscriptions[sid] = sub
             self.sio.start_background_task(self._resume, sid, sub, resume_from)
 
     def on_disconnect(self, reason=None):
         counters.CLIENTS.dec()
         self.subscriptions.pop(request.sid, None)
+        self.resuming.discard(request.sid)
 
     def on_subscribe(self, payload=None):
         current = self.subscriptions.get(request.sid, Subscription())
@@ -57,7 +63,10 @@ class MetricsNamespace(Namespace):
             sub = Subscription.parse(payload, positions=current.positions)
         except SubscriptionError as exc:
             return {"ok": False, "error": {"code": "bad_subscription", "message": str(exc), "field": exc.field}}
-        self._join(request.sid, sub)
+        if request.sid in self.resuming:
+            self.subscriptions[request.sid] = sub  # joined when the catch-up ends
+        else:
+            self._join(request.sid, sub)
         return {"ok": True, "room": sub.room, "sources": sorted(sub.sources), "metrics": sorted(sub.metrics)}
 
     def on_resume(self, payload=None):
@@ -69,14 +78,25 @@ class MetricsNamespace(Namespace):
         current = self.subscriptions.get(request.sid, Subscription())
         sub = Subscription(current.sources, current.metrics, positions=True)
         self._leave_all(request.sid)
+        self.resuming.add(request.sid)
+        self.subscriptions[request.sid] = sub
         sent = self._resume(request.sid, sub, position)
         return {"ok": True, "resumed": max(sent, 0), "gap": sent < 0}
 
     def _resume(self, sid: str, sub: Subscription, position: str) -> int:
+        def join() -> None:  # the subscription may have changed during the catch-up
+            self.resuming.discard(sid)
+            if sid in self.subscriptions:
+                self._join(sid, self.subscriptions[sid])
+
         eio_sid = self.sio.server.manager.eio_sid_from_sid(sid, NAMESPACE)
         if eio_sid is None:
+            self.resuming.discard(sid)
             return 0
-        return catch_up(self.fanout, self.log, eio_sid, sub, position, lambda: self._join(sid, sub), self.sio.sleep)
+        try:
+            return catch_up(self.fanout, self.log, eio_sid, sub, position, join, self.sio.sleep)
+        finally:
+            self.resuming.discard(sid)
 
     def _join(self, sid: str, sub: Subscription) -> None:
         self._leave_all(sid)

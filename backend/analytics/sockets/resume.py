@@ -63,7 +63,7 @@ def catch_up(fanout: Fanout, durable_log: DurableLog, eio_sid: str, sub: Subscri
             position = upto
             continue
         for events, last in sub.packets(entries, MAX_PACKET_EVENTS):
-            if not fanout.send_one(eio_sid, metrics_packet(events, last)):
+            if not fanout.send_one(eio_sid, metrics_packet(events, last, replay=True)):
                 return sent  # the client is gone
             sent += len(events)
         position = entries[-1].position
