@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
 ASYNC_MODES = ("gevent", "threading")
+WS_SERVERS = ("gevent-websocket", "simple-websocket")  # gevent mode's WebSocket server
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.:{}\-]{1,128}$")
 
@@ -87,6 +88,7 @@ class Settings:
     CLIENT_BACKLOG: int = 64
     SEND_BUDGET: int = 10_000
     DIRECT_WRITES: bool = True
+    WS_SERVER: str = "gevent-websocket"
     AGG_PREFIX: str = "metrics:agg"
     RATE_LIMIT: str = "600 per minute"
     INGEST_MAX_BYTES: int = 1 << 20
@@ -117,6 +119,7 @@ class Settings:
             "CLIENT_BACKLOG": lambda n, r: _int(n, r, 2, 10_000),
             "SEND_BUDGET": lambda n, r: _int(n, r, 100, 10_000_000),
             "DIRECT_WRITES": _bool,
+            "WS_SERVER": lambda n, r: _choice(n, r, WS_SERVERS),
             "RATE_LIMIT": lambda n, r: r.strip() or _fail(n, "is empty"),
             "INGEST_MAX_BYTES": lambda n, r: _int(n, r, 1024, 16 << 20),
             "TRUSTED_PROXIES": lambda n, r: _int(n, r, 0, 5),
