@@ -46,6 +46,8 @@ class Cell:
     probe: bool = False  # run bench/rest_probe.py during the load
     role: str = "matrix"  # matrix | baseline | async | ingest | rest | stretch | client
     client: str = "raw"  # bench/clients.mjs --impl: raw (light, default) or socketio (the real client)
+    ws_server: str = "gevent-websocket"  # WS_SERVER of the product (gevent mode)
+    direct_writes: bool = True  # DIRECT_WRITES of the product
 
     @property
     def key(self) -> str:
@@ -53,7 +55,9 @@ class Cell:
             return f"floor-{self.rate}"
         name = f"{self.kind}-{self.mode}-{self.rate}x{self.clients}"
         return (name + ("-rest" if self.probe else "") + (f"-b{self.batch}" if self.batch else "")
-                + ("-sio" if self.client == "socketio" else ""))
+                + ("-sio" if self.client == "socketio" else "")
+                + ("-simple-websocket" if self.ws_server == "simple-websocket" else "")
+                + ("" if self.direct_writes else "-queued"))
 
 
 @dataclass
@@ -76,6 +80,8 @@ def run_cell(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str
     settings = dict(opts.extra_settings)
     if cell.kind == "product":
         settings["ASYNC_MODE"] = cell.mode
+        if cell.role == "ws":  # the WebSocket server comparison; other cells keep the defaults (or --set)
+            settings.update(WS_SERVER=cell.ws_server, DIRECT_WRITES=str(cell.direct_writes).lower())
     server = Server(procs, cell.kind, redis.url, opts.run_dir / f"{tag}.server.log", **settings)
     record: dict = {"cell": cell.key, **asdict(cell), "duration_s": opts.duration, "tag": tag, "notes": []}
     clients = probe = None

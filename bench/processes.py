@@ -29,7 +29,7 @@ HOST = "127.0.0.1"  # the benchmark only ever talks to loopback
 # cannot change what is measured; each run passes its own.
 BACKEND_SETTINGS = ("REDIS_URL", "METRICS_CHANNEL", "RECENT_KEY", "RECENT_MAX", "HOST", "PORT", "CORS_ORIGINS",
                     "BATCH_MS", "GENERATOR_RATE", "LOG_LEVEL", "ASYNC_MODE", "CLIENT_BACKLOG", "SEND_BUDGET",
-                    "AGG_PREFIX", "RATE_LIMIT", "INGEST_MAX_BYTES")
+                    "AGG_PREFIX", "RATE_LIMIT", "INGEST_MAX_BYTES", "DIRECT_WRITES", "WS_SERVER")
 
 
 def free_port() -> int:
