@@ -46,7 +46,7 @@ class Cell:
     probe: bool = False  # run bench/rest_probe.py during the load
     role: str = "matrix"  # matrix | baseline | async | ingest | rest | stretch | client
     client: str = "raw"  # bench/clients.mjs --impl: raw (light, default) or socketio (the real client)
-    ws_server: str = "gevent-websocket"  # WS_SERVER of the product (gevent mode)
+    ws_server: str = "simple-websocket"  # WS_SERVER of the product (gevent mode)
     direct_writes: bool = True  # DIRECT_WRITES of the product
 
     @property
@@ -56,7 +56,7 @@ class Cell:
         name = f"{self.kind}-{self.mode}-{self.rate}x{self.clients}"
         return (name + ("-rest" if self.probe else "") + (f"-b{self.batch}" if self.batch else "")
                 + ("-sio" if self.client == "socketio" else "")
-                + ("-simple-websocket" if self.ws_server == "simple-websocket" else "")
+                + ("-gevent-websocket" if self.ws_server == "gevent-websocket" else "")
                 + ("" if self.direct_writes else "-queued"))
 
 
@@ -366,8 +366,8 @@ def check_origin(base: str) -> dict:
                          ("foreign", {"origin": "http://evil.example"})):
         try:
             ws = websocket.create_connection(url, timeout=5, **kwargs)
-            # gevent-websocket completes the 101 upgrade before engineio sees the request, so a
-            # refusal shows as a socket closed without Engine.IO's OPEN packet ("0{...}").
+            # With WS_SERVER=gevent-websocket the 101 upgrade completes before engineio sees the
+            # request, so a refusal shows as a socket closed without Engine.IO's OPEN packet ("0{...}").
             first = ws.recv()
             out[name] = "accepted" if first.startswith("0") else "refused (closed without a session)"
             ws.close()

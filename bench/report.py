@@ -186,7 +186,7 @@ def markdown(result: dict) -> str:
 
 
 def ws_servers(rows: list[dict]) -> list[str]:
-    """gevent-websocket (the product cell) beside engineio's own simple-websocket path."""
+    """The product cell (simple-websocket, direct writes) beside gevent-websocket and engineio's queue."""
     pairs = [(find(rows, rate, clients), [r for r in rows if r["role"] == "ws" and (r["rate"], r["clients"]) ==
                                           (rate, clients)]) for rate, clients in ((100, 10), (1000, 100), (10_000, 100))]
     if not any(ws for _, ws in pairs):

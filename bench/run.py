@@ -55,9 +55,9 @@ def matrix(profile: str) -> list[Cell]:
                 cells.append(Cell(rate, clients, kind="naive", role="baseline"))
             if (rate, clients) in {(1000, 100), (10_000, 100)}:
                 cells.append(Cell(rate, clients, mode="threading", role="async"))
-            if (rate, clients) in baselines:  # engineio's own WebSocket path (simple-websocket)
-                cells.append(Cell(rate, clients, ws_server="simple-websocket", role="ws"))
-                cells.append(Cell(rate, clients, ws_server="simple-websocket", direct_writes=False, role="ws"))
+            if (rate, clients) in baselines:  # the other WebSocket server, and engineio's queue alone
+                cells.append(Cell(rate, clients, ws_server="gevent-websocket", role="ws"))
+                cells.append(Cell(rate, clients, direct_writes=False, role="ws"))
     # The same cells with the real socket.io-client: shows what the light client changes.
     cells.append(Cell(100, 10, client="socketio", role="client"))
     cells.append(Cell(1000, 100, client="socketio", role="client"))

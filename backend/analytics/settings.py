@@ -88,7 +88,7 @@ class Settings:
     CLIENT_BACKLOG: int = 64
     SEND_BUDGET: int = 10_000
     DIRECT_WRITES: bool = True
-    WS_SERVER: str = "gevent-websocket"
+    WS_SERVER: str = "simple-websocket"
     AGG_PREFIX: str = "metrics:agg"
     RATE_LIMIT: str = "600 per minute"
     INGEST_MAX_BYTES: int = 1 << 20

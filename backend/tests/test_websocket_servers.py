@@ -53,7 +53,7 @@ def test_frames_arrive_whole_and_in_order(ws_server, direct):
 def test_ws_server_setting_takes_only_the_two_servers():
     from analytics.settings import Settings, SettingsError
 
-    assert Settings.from_env({}, env_file=None).WS_SERVER == "gevent-websocket"
+    assert Settings.from_env({}, env_file=None).WS_SERVER == "simple-websocket"
     assert Settings.from_env({"WS_SERVER": "simple-websocket"}, env_file=None).WS_SERVER == "simple-websocket"
     with pytest.raises(SettingsError, match="WS_SERVER"):
         Settings.from_env({"WS_SERVER": "tornado"}, env_file=None)
