@@ -77,12 +77,7 @@ def run_cell(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str
     redis.flush()
     if cell.kind == "floor":
         return run_floor(cell, opts, redis, procs, tag)
-    settings = dict(opts.extra_settings)
-    if cell.kind == "product":
-        settings["ASYNC_MODE"] = cell.mode
-        if cell.role == "ws":  # the WebSocket server comparison; other cells keep the defaults (or --set)
-            settings.update(WS_SERVER=cell.ws_server, DIRECT_WRITES=str(cell.direct_writes).lower())
-    server = Server(procs, cell.kind, redis.url, opts.run_dir / f"{tag}.server.log", **settings)
+    server = Server(procs, cell.kind, redis.url, opts.run_dir / f"{tag}.server.log", **server_settings(cell, opts))
     record: dict = {"cell": cell.key, **asdict(cell), "duration_s": opts.duration, "tag": tag, "notes": []}
     clients = probe = None
     try:  # the finally below stops every process this cell started
@@ -135,6 +130,15 @@ def run_cell(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str
         log = server.stop()
     finish_record(cell, record, log)
     return record
+
+
+def server_settings(cell: Cell, opts: Options) -> dict:
+    settings = dict(opts.extra_settings)
+    if cell.kind == "product":
+        settings["ASYNC_MODE"] = cell.mode
+        if cell.role == "ws":  # the WebSocket server comparison; other cells keep the defaults (or --set)
+            settings.update(WS_SERVER=cell.ws_server, DIRECT_WRITES=str(cell.direct_writes).lower())
+    return settings
 
 
 def run_floor(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str) -> dict:

@@ -19,7 +19,9 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def serve(app, socketio, sock: socket.socket, async_mode: str) -> None:
     """Serve until SIGTERM or Ctrl-C."""
     host, port = sock.getsockname()[:2]
-    ws_server = app.extensions["analytics"].settings.WS_SERVER
+    runtime = app.extensions.get("analytics")
+    # An app without our runtime (bench/naive_server.py) keeps engineio's own pick under gevent.
+    ws_server = runtime.settings.WS_SERVER if runtime else "gevent-websocket"
     log.info("serving on http://%s:%d (async mode %s, WebSocket by %s)", host, port, async_mode, ws_server)
     if async_mode == "gevent":
         from gevent import pywsgi
