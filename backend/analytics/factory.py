@@ -19,7 +19,7 @@ from analytics.cache.aggregates import Aggregates
 from analytics.cache.recent import RecentEvents
 from analytics.cache.writer_lease import WriterLease
 from analytics.settings import Settings
-from analytics.sockets import direct_ws
+from analytics.sockets import engineio_adapter
 from analytics.sockets.fanout import Fanout, gap_packet
 from analytics.sockets.handlers import MetricsNamespace
 from analytics.stream.batcher import Batcher
@@ -98,16 +98,17 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
 
     socketio.init_app(app, async_mode=settings.ASYNC_MODE, cors_allowed_origins=settings.CORS_ORIGINS,
                       max_http_buffer_size=64 * 1024, logger=False, engineio_logger=False)
-    if settings.DIRECT_WRITES:
-        direct_ws.install(socketio.server.eio)  # gevent: packets skip engineio's per-client queue when they can
-    runtime.fanout = Fanout(socketio.server, settings.CLIENT_BACKLOG)
+    why_not = engineio_adapter.install_websocket(socketio.server.eio, settings.WS_SERVER, settings.DIRECT_WRITES)
+    if why_not:
+        log.warning("direct WebSocket writes are off: %s", why_not)
+    runtime.fanout = Fanout(engineio_adapter.Clients(socketio.server), settings.CLIENT_BACKLOG)
     socketio.on_namespace(MetricsNamespace(runtime.fanout))
     if start_stream:
         start_stream_tasks(runtime)
     return app
 
 
-def io_yield(async_mode: str) -> Callable[[], None]:
+def yield_to_io_for(async_mode: str) -> Callable[[], None]:
     """How the stream's long-running tasks step aside for sockets and REST, then resume.
 
     gevent: `gevent.idle()`, which returns once the loop has polled its sockets and run what
@@ -124,21 +125,22 @@ def io_yield(async_mode: str) -> Callable[[], None]:
 def start_stream_tasks(runtime: Runtime) -> None:
     """Start the listener, the cache writer and the batcher as Socket.IO background tasks."""
     eio = socketio.server.eio
+    clients = runtime.fanout.clients
     lease = WriterLease(runtime.redis, f"{runtime.settings.AGG_PREFIX}:writer")
-    step_aside = io_yield(runtime.settings.ASYNC_MODE)
+    yield_to_io = yield_to_io_for(runtime.settings.ASYNC_MODE)
     runtime.cache_writer = CacheWriter(runtime.redis, runtime.recent, runtime.aggregates,
-                                       eio.create_event(), socketio.sleep, lease, yield_to_io=step_aside)
+                                       eio.create_event(), socketio.sleep, lease, yield_to_io=yield_to_io)
 
     def overflow(n: int) -> None:
         log.error("batcher backlog overflow: %d events dropped for every client", n)
-        for eio_sid in list(eio.sockets):
-            runtime.fanout.queue(eio_sid, gap_packet(n))
+        for eio_sid in clients.all():
+            runtime.fanout.send_one(eio_sid, gap_packet(n))
 
     runtime.batcher = Batcher(runtime.fanout.deliver, runtime.settings.BATCH_MS, eio.create_event(),
-                              socketio.sleep, clients=lambda: len(eio.sockets),
+                              socketio.sleep, clients=clients.count,
                               send_budget=runtime.settings.SEND_BUDGET, on_overflow=overflow)
     runtime.listener = Listener(runtime.redis, runtime.settings.METRICS_CHANNEL,
                                 [runtime.batcher.add, runtime.cache_writer.add], socketio.sleep,
-                                yield_to_io=step_aside)
+                                yield_to_io=yield_to_io)
     for task in (runtime.cache_writer.run, runtime.batcher.run, runtime.listener.run):
         socketio.start_background_task(task)

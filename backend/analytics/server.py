@@ -19,12 +19,19 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def serve(app, socketio, sock: socket.socket, async_mode: str) -> None:
     """Serve until SIGTERM or Ctrl-C."""
     host, port = sock.getsockname()[:2]
-    log.info("serving on http://%s:%d (async mode %s)", host, port, async_mode)
+    runtime = app.extensions.get("analytics")
+    # An app without our runtime (bench/naive_server.py) keeps engineio's own pick under gevent.
+    ws_server = runtime.settings.WS_SERVER if runtime else "gevent-websocket"
+    log.info("serving on http://%s:%d (async mode %s, WebSocket by %s)", host, port, async_mode, ws_server)
     if async_mode == "gevent":
         from gevent import pywsgi
-        from geventwebsocket.handler import WebSocketHandler
 
-        server = pywsgi.WSGIServer(sock, app, handler_class=WebSocketHandler, log=None)
+        if ws_server == "gevent-websocket":
+            from geventwebsocket.handler import WebSocketHandler
+
+            server = pywsgi.WSGIServer(sock, app, handler_class=WebSocketHandler, log=None)
+        else:  # simple-websocket takes the socket over from pywsgi's own handler
+            server = pywsgi.WSGIServer(sock, app, log=None)
         signal.signal(signal.SIGTERM, lambda *_: server.stop(timeout=1))
         try:
             server.serve_forever()
