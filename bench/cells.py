@@ -45,6 +45,8 @@ class Cell:
     probe: bool = False  # run bench/rest_probe.py during the load
     role: str = "matrix"  # matrix | baseline | async | ingest | rest | stretch | client
     client: str = "raw"  # bench/clients.mjs --impl: raw (light, default) or socketio (the real client)
+    ws_server: str = "simple-websocket"  # WS_SERVER of the product (gevent mode)
+    direct_writes: bool = True  # DIRECT_WRITES of the product
 
     @property
     def key(self) -> str:
@@ -52,7 +54,9 @@ class Cell:
             return f"floor-{self.rate}"
         name = f"{self.kind}-{self.mode}-{self.rate}x{self.clients}"
         return (name + ("-rest" if self.probe else "") + (f"-b{self.batch}" if self.batch else "")
-                + ("-sio" if self.client == "socketio" else ""))
+                + ("-sio" if self.client == "socketio" else "")
+                + ("-gevent-websocket" if self.ws_server == "gevent-websocket" else "")
+                + ("" if self.direct_writes else "-queued"))
 
 
 @dataclass
@@ -72,10 +76,7 @@ def run_cell(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str
     redis.flush()
     if cell.kind == "floor":
         return run_floor(cell, opts, redis, procs, tag)
-    settings = dict(opts.extra_settings)
-    if cell.kind == "product":
-        settings["ASYNC_MODE"] = cell.mode
-    server = Server(procs, cell.kind, redis.url, opts.run_dir / f"{tag}.server.log", **settings)
+    server = Server(procs, cell.kind, redis.url, opts.run_dir / f"{tag}.server.log", **server_settings(cell, opts))
     record: dict = {"cell": cell.key, **asdict(cell), "duration_s": opts.duration, "tag": tag, "notes": []}
     clients = probe = None
     try:  # the finally below stops every process this cell started
@@ -128,6 +129,15 @@ def run_cell(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str
         log = server.stop()
     finish_record(cell, record, log)
     return record
+
+
+def server_settings(cell: Cell, opts: Options) -> dict:
+    settings = dict(opts.extra_settings)
+    if cell.kind == "product":
+        settings["ASYNC_MODE"] = cell.mode
+        if cell.role == "ws":  # the WebSocket server comparison; other cells keep the defaults (or --set)
+            settings.update(WS_SERVER=cell.ws_server, DIRECT_WRITES=str(cell.direct_writes).lower())
+    return settings
 
 
 def run_floor(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str) -> dict:
@@ -358,8 +368,8 @@ def check_origin(base: str) -> dict:
                          ("foreign", {"origin": "http://evil.example"})):
         try:
             ws = websocket.create_connection(url, timeout=5, **kwargs)
-            # gevent-websocket completes the 101 upgrade before engineio sees the request, so a
-            # refusal shows as a socket closed without Engine.IO's OPEN packet ("0{...}").
+            # With WS_SERVER=gevent-websocket the 101 upgrade completes before engineio sees the
+            # request, so a refusal shows as a socket closed without Engine.IO's OPEN packet ("0{...}").
             first = ws.recv()
             out[name] = "accepted" if first.startswith("0") else "refused (closed without a session)"
             ws.close()

@@ -15,8 +15,9 @@ MS = "{:.2f} ms"
 def find(rows: list[dict], rate: int, clients: int, kind: str = "product", mode: str = "gevent",
          role: str | None = None) -> dict | None:
     for row in rows:
-        # Without a role asked, the socket.io-client cross-check rows never stand in for a cell.
-        role_ok = row["role"] != "client" if role is None else row["role"] == role
+        # Without a role asked, the cross-check rows (socket.io-client, WebSocket servers) never
+        # stand in for a cell.
+        role_ok = row["role"] not in ("client", "ws") if role is None else row["role"] == role
         if (row["rate"], row["clients"], row["kind"], row["mode"]) == (rate, clients, kind, mode) and \
                 role_ok and not row["probe"]:
             return row
@@ -164,6 +165,7 @@ def markdown(result: dict) -> str:
                     out.append(f"| {row['rate']:,} | {row['mode']} | {row.get('p50_ms')} | {row.get('p99_ms')} "
                                f"| {row.get('max_ms')} | {row.get('lost', 0):,.0f} | {row.get('cpu_s_per_million')} "
                                f"| {row.get('rss_peak_mb')} |")
+    out += ws_servers(result["medians"])
     rest = next((r for r in result["medians"] if r["role"] == "rest" and r.get("rest")), None)
     if rest:
         out += ["", f"## REST while ingesting {rest['rate']:,} ev/s (after an hour of prefilled history)", "",
@@ -183,6 +185,21 @@ def markdown(result: dict) -> str:
     return "\n".join(out)
 
 
+def ws_servers(rows: list[dict]) -> list[str]:
+    """The product cell (simple-websocket, direct writes) beside gevent-websocket and engineio's queue."""
+    pairs = [(find(rows, rate, clients), [r for r in rows if r["role"] == "ws" and (r["rate"], r["clients"]) ==
+                                          (rate, clients)]) for rate, clients in ((100, 10), (1000, 100), (10_000, 100))]
+    if not any(ws for _, ws in pairs):
+        return []
+    out = ["", "## WebSocket servers under gevent (WS_SERVER; `-queued`: DIRECT_WRITES off)", "",
+           "| cell | p50 | p99 | max | lost | backend CPU-s / M deliv. | RSS peak MB |", "|---|---|---|---|---|---|---|"]
+    for product, ws in pairs:
+        for row in ([product] if product else []) + ws:
+            out.append(f"| {row['cell']} | {row.get('p50_ms')} | {row.get('p99_ms')} | {row.get('max_ms')} "
+                       f"| {row.get('lost', 0):,.0f} | {row.get('cpu_s_per_million')} | {row.get('rss_peak_mb')} |")
+    return out
+
+
 def plot(result: dict, path: Path) -> None:
     import matplotlib
 
@@ -191,7 +208,7 @@ def plot(result: dict, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=80)
     rows = [r for r in result["medians"] if r.get("p99_ms") is not None and r["mode"] == "gevent"
-            and r["role"] not in ("client", "floor")]
+            and r["role"] not in ("client", "floor", "ws")]
     colors = {1: "tab:blue", 10: "tab:orange", 100: "tab:green"}
     for kind, style in (("product", "-"), ("naive", "--")):
         for clients in sorted({r["clients"] for r in rows}):

@@ -54,6 +54,9 @@ def matrix(profile: str) -> list[Cell]:
                 cells.append(Cell(rate, clients, kind="naive", role="baseline"))
             if (rate, clients) in {(1000, 100), (10_000, 100)}:
                 cells.append(Cell(rate, clients, mode="threading", role="async"))
+            if (rate, clients) in baselines:  # the other WebSocket server, and engineio's queue alone
+                cells.append(Cell(rate, clients, ws_server="gevent-websocket", role="ws"))
+                cells.append(Cell(rate, clients, direct_writes=False, role="ws"))
     # The same cells with the real socket.io-client: shows what the light client changes.
     cells.append(Cell(100, 10, client="socketio", role="client"))
     cells.append(Cell(1000, 100, client="socketio", role="client"))
@@ -151,7 +154,7 @@ def ratios(runs: list[dict]) -> list[dict]:
     out = []
     pairs: dict[tuple, dict[int, dict]] = {}
     for run in runs:
-        if run["mode"] != "gevent" or run["role"] in ("client", "floor"):
+        if run["mode"] != "gevent" or run["role"] in ("client", "floor", "ws"):
             continue
         pairs.setdefault((run["rate"], run["clients"]), {}).setdefault(run["repeat"], {})[run["kind"]] = run
     for (rate, clients), by_repeat in sorted(pairs.items()):
@@ -214,7 +217,7 @@ def parse_args() -> argparse.Namespace:
                          help="tiny matrix, ~15-20 s: checks results are complete, never timings")
     parser.add_argument("--duration", type=float, help="seconds of publishing per cell (overrides the profile)")
     parser.add_argument("--repeat", type=int, help="runs per cell; medians are reported (3 full, 1 otherwise)")
-    parser.add_argument("--only", default="", help="comma-separated roles to run: floor,matrix,baseline,"
+    parser.add_argument("--only", default="", help="comma-separated roles to run: floor,matrix,baseline,ws,"
                         "async,client,stretch,ingest,rest (default all)")
     parser.add_argument("--cells", default="", help="comma-separated substrings of cell keys to run, e.g. "
                         "product-gevent-10000x100")

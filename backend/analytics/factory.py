@@ -20,7 +20,7 @@ from analytics.api import errors, events, health, metrics, openapi
 from analytics.cache.aggregates import Aggregates
 from analytics.cache.recent import RecentEvents
 from analytics.settings import Settings
-from analytics.sockets import direct_ws
+from analytics.sockets import engineio_adapter
 from analytics.sockets.fanout import Fanout, gap_packet
 from analytics.sockets.handlers import MetricsNamespace
 from analytics.stream.batcher import Batcher
@@ -115,16 +115,17 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
 
     socketio.init_app(app, async_mode=settings.ASYNC_MODE, cors_allowed_origins=settings.CORS_ORIGINS,
                       max_http_buffer_size=64 * 1024, logger=False, engineio_logger=False)
-    if settings.DIRECT_WRITES:
-        direct_ws.install(socketio.server.eio)  # gevent: packets skip engineio's per-client queue when they can
-    runtime.fanout = Fanout(socketio.server, settings.CLIENT_BACKLOG)
+    why_not = engineio_adapter.install_websocket(socketio.server.eio, settings.WS_SERVER, settings.DIRECT_WRITES)
+    if why_not:
+        log.warning("direct WebSocket writes are off: %s", why_not)
+    runtime.fanout = Fanout(engineio_adapter.Clients(socketio.server), settings.CLIENT_BACKLOG)
     socketio.on_namespace(MetricsNamespace(runtime.fanout, runtime.log, socketio))
     if start_stream:
         start_stream_tasks(runtime)
     return app
 
 
-def io_yield(async_mode: str) -> Callable[[], None]:
+def yield_to_io_for(async_mode: str) -> Callable[[], None]:
     """How the stream's long-running tasks step aside for sockets and REST, then resume.
 
     gevent: `gevent.idle()`, which returns once the loop has polled its sockets and run what
@@ -142,22 +143,23 @@ def start_stream_tasks(runtime: Runtime) -> None:
     """Start the listener, the log reader, the recorder and the batcher as Socket.IO background tasks."""
     eio = socketio.server.eio
     settings = runtime.settings
-    step_aside = io_yield(settings.ASYNC_MODE)
+    clients = runtime.fanout.clients
+    yield_to_io = yield_to_io_for(settings.ASYNC_MODE)
 
     def overflow(n: int) -> None:
         log.error("batcher backlog overflow: %d events dropped for every client", n)
-        for eio_sid in list(eio.sockets):
+        for eio_sid in clients.all():
             runtime.fanout.send_one(eio_sid, gap_packet(n))
 
     runtime.batcher = Batcher(runtime.fanout.deliver, settings.BATCH_MS, eio.create_event(),
-                              socketio.sleep, clients=lambda: len(eio.sockets),
+                              socketio.sleep, clients=clients.count,
                               send_budget=settings.SEND_BUDGET, on_overflow=overflow)
-    runtime.reader = LogReader(runtime.log, runtime.batcher.add, socketio.sleep, yield_to_io=step_aside,
+    runtime.reader = LogReader(runtime.log, runtime.batcher.add, socketio.sleep, yield_to_io=yield_to_io,
                                on_start=runtime.fanout.start_at)
     runtime.recorder = Recorder(runtime.log, runtime.recent, runtime.aggregates, settings.STREAM_RETENTION_S,
-                                socketio.sleep, yield_to_io=step_aside)
+                                socketio.sleep, yield_to_io=yield_to_io)
     runtime.bridge_lease = Lease(runtime.redis, f"{settings.STREAM_KEY}:bridge")
     runtime.listener = Listener(runtime.redis, settings.METRICS_CHANNEL, [runtime.log.append], socketio.sleep,
-                                yield_to_io=step_aside, active=runtime.bridge_lease.held)
+                                yield_to_io=yield_to_io, active=runtime.bridge_lease.held)
     for task in (runtime.batcher.run, runtime.recorder.run, runtime.reader.run, runtime.listener.run):
         socketio.start_background_task(task)

@@ -28,11 +28,15 @@ def graceful_stop(server, socketio, runtime) -> None:
     started = time.monotonic()
     log.info("stopping: no new connections; finishing the stream tasks")
     server.stop_accepting()
+    if runtime is None:  # an app without our stream (bench/naive_server.py)
+        server.stop(timeout=1)
+        return
     runtime.stop()
-    for sid in list(socketio.server.manager.get_participants("/", None)):
-        socketio.server.disconnect(sid[0], namespace="/")
+    clients = runtime.fanout.clients
+    for sid in clients.sids():
+        socketio.server.disconnect(sid, namespace="/")
     # Writer greenlets send the disconnect packets and close frames; in-flight requests finish.
-    while time.monotonic() - started < STOP_GRACE_S and (runtime.busy() or socketio.server.eio.sockets):
+    while time.monotonic() - started < STOP_GRACE_S and (runtime.busy() or clients.count()):
         gevent.sleep(0.05)
     server.stop(timeout=max(0.1, STOP_GRACE_S - (time.monotonic() - started)))
     log.info("stopped in %.2fs", time.monotonic() - started)
@@ -41,14 +45,20 @@ def graceful_stop(server, socketio, runtime) -> None:
 def serve(app, socketio, sock: socket.socket, async_mode: str) -> None:
     """Serve until SIGTERM or Ctrl-C, then stop gracefully (graceful_stop)."""
     host, port = sock.getsockname()[:2]
-    log.info("serving on http://%s:%d (async mode %s)", host, port, async_mode)
-    runtime = app.extensions["analytics"]
+    runtime = app.extensions.get("analytics")
+    # An app without our runtime (bench/naive_server.py) keeps engineio's own pick under gevent.
+    ws_server = runtime.settings.WS_SERVER if runtime else "gevent-websocket"
+    log.info("serving on http://%s:%d (async mode %s, WebSocket by %s)", host, port, async_mode, ws_server)
     if async_mode == "gevent":
         import gevent
         from gevent import pywsgi
-        from geventwebsocket.handler import WebSocketHandler
 
-        server = pywsgi.WSGIServer(sock, app, handler_class=WebSocketHandler, log=None)
+        if ws_server == "gevent-websocket":
+            from geventwebsocket.handler import WebSocketHandler
+
+            server = pywsgi.WSGIServer(sock, app, handler_class=WebSocketHandler, log=None)
+        else:  # simple-websocket takes the socket over from pywsgi's own handler
+            server = pywsgi.WSGIServer(sock, app, log=None)
         stopping = []
 
         def on_signal():

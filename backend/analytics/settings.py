@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     GENERATOR_RATE: float = Field(50.0, ge=0, le=1_000_000, allow_inf_nan=False)
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     ASYNC_MODE: Literal["gevent", "threading"] = "gevent"
+    WS_SERVER: Literal["simple-websocket", "gevent-websocket"] = "simple-websocket"  # gevent mode's WebSocket server
     CLIENT_BACKLOG: int = Field(64, ge=2, le=10_000)
     SEND_BUDGET: int = Field(10_000, ge=100, le=10_000_000)
     DIRECT_WRITES: bool = True

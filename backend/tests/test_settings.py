@@ -27,6 +27,7 @@ EXAMPLES = {
     "GENERATOR_RATE": ("2.5", 2.5, "nan"),
     "LOG_LEVEL": ("debug", "DEBUG", "LOUD"),
     "ASYNC_MODE": ("threading", "threading", "eventlet"),
+    "WS_SERVER": ("gevent-websocket", "gevent-websocket", "tornado"),
     "CLIENT_BACKLOG": ("8", 8, "1"),
     "SEND_BUDGET": ("500", 500, "99"),
     "DIRECT_WRITES": (" Off ", False, "maybe"),

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import os
-import queue
 import time
 
-import orjson
 import pytest
+from engineio import packet as eio_packet
 
 from analytics.factory import socketio
-from analytics.sockets.fanout import Fanout, _packet
+from analytics.sockets.engineio_adapter import EventPacket
+from analytics.sockets.fanout import Fanout, metrics_packet
 from analytics.sockets.rooms import Subscription
 from analytics.stream.durable_log import Entry
 
@@ -41,57 +41,74 @@ def test_subscription_selects_matching_events():
     assert Subscription(frozenset({"web"}), frozenset({"errors"})).select(events) == [{"source": "web", "metric": "errors"}]
 
 
-class StalledSocket:
-    """Stands in for an engineio Socket whose client stopped reading: its queue only grows."""
-
-    closed = False
-
-    def __init__(self):
-        self.queue = queue.Queue()
-
-    def send(self, pkt):
-        self.queue.put(pkt)
-
-
-class Server:
-    def __init__(self, sockets):
-        self.eio = type("Eio", (), {"sockets": sockets})()
-
-
-def test_stalled_client_backlog_is_bounded_and_drops_are_reported_as_a_gap():
-    sock = StalledSocket()
-    fanout = Fanout(Server({"sid": sock}), backlog=8)
-    ping = object()
-    sock.queue.put(ping)  # a control packet in the queue must survive the trim
-    for i in range(100):
-        fanout.send_one("sid", _packet("metrics", orjson.dumps([{"n": i}] * 3), events=3))
-    packets = list(sock.queue.queue)
-    assert len(packets) <= 8 + 1
-    assert ping in packets
-    gaps = [p for p in packets if getattr(p, "analytics_dropped", 0)]
-    kept_events = sum(getattr(p, "analytics_events", 0) for p in packets)
-    assert gaps and sum(g.analytics_dropped for g in gaps) + kept_events == 300  # kept or reported, never silent
-    assert packets[-1].data.endswith('[{"n":99},{"n":99},{"n":99}]]')
-
-
-def test_a_client_closed_for_a_missed_ping_mid_delivery_does_not_cost_the_others_the_packet(app):
+def stalled_client(eio_sid: str, room: str = "all"):
+    """A real engineio Socket, connected to "/" and in `room`, whose queue nobody reads: a client
+    that stopped reading (the app's own server; no transport behind it)."""
     from engineio.socket import Socket
 
-    eio = socketio.server.eio
-    late, healthy = Socket(eio, "late"), Socket(eio, "healthy")
-    late.last_ping = time.time() - 10 * eio.ping_timeout  # engineio closes it on its next send
-    for i in range(8):  # a full backlog: the next packet first sends `gap`, which closes it
-        late.queue.put(_packet("metrics", orjson.dumps([{"n": i}]), events=1))
-    server = Server({"late": late, "healthy": healthy})
-    server.manager = type("Manager", (), {"rooms": {"/": {"all": {"s1": "late", "s2": "healthy"}}}})()
-    fanout = Fanout(server, backlog=8)
+    server = socketio.server
+    sock = Socket(server.eio, eio_sid)
+    server.eio.sockets[eio_sid] = sock
+    sid = server.manager.connect(eio_sid, "/")
+    server.manager.enter_room(sid, "/", room, eio_sid=eio_sid)
+    return sock
+
+
+def event(n: int) -> dict:
+    return {"id": f"e-{n}", "ts": 1.0, "source": "web", "metric": "orders", "value": 1.0, "tags": {}}
+
+
+def dropped_counter() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("analytics_socket_events_dropped_total")
+
+
+def test_stalled_client_backlog_is_bounded_and_drops_are_reported_as_a_gap(runtime):
+    sock = stalled_client("stalled")
+    fanout = Fanout(runtime.fanout.clients, backlog=8)
     fanout.register(Subscription())
-    fanout.deliver([Entry("1-1", [{"id": "e-1", "ts": 1.0, "source": "web", "metric": "orders", "value": 1.0,
-                                   "tags": {}}])])
+    ping = eio_packet.Packet(eio_packet.PING)
+    sock.queue.put(ping)  # a control packet in the queue must survive the trim
+    for i in range(100):
+        fanout.deliver([Entry(f"1-{i}", [event(3 * i), event(3 * i + 1), event(3 * i + 2)])])
+    packets = list(sock.queue.queue)
+    assert len(packets) <= 8 + 1
+    assert packets[0] is ping  # kept, and still first
+    kept = sum(p.events for p in packets if isinstance(p, EventPacket))
+    announced = sum(p.lost for p in packets if isinstance(p, EventPacket))
+    assert announced and kept + announced == 300  # kept or reported, never silent
+    assert packets[-1].data.endswith('"id":"e-299","ts":1.0,"source":"web","metric":"orders","value":1.0,"tags":{}}]]')
+
+
+def test_dropped_events_are_counted_once_however_often_their_gap_is_dropped(runtime):
+    # Issue 13: each trim dropped the previous `gap` too and counted its running total again.
+    sock = stalled_client("stalled")
+    fanout = Fanout(runtime.fanout.clients, backlog=2)
+    fanout.register(Subscription())
+    before = dropped_counter()
+    for i in range(1000):
+        fanout.deliver([Entry(f"1-{i}", [event(2 * i), event(2 * i + 1)])])
+    packets = list(sock.queue.queue)
+    kept = sum(p.events for p in packets)
+    lost = 2000 - kept
+    assert lost > 1900  # almost everything: the backlog holds two packets
+    assert dropped_counter() - before == lost
+    assert sum(p.lost for p in packets) == lost  # the client is still told everything it lost
+
+
+def test_a_client_closed_for_a_missed_ping_mid_delivery_does_not_cost_the_others_the_packet(runtime):
+    late, healthy = stalled_client("late"), stalled_client("healthy")
+    late.last_ping = time.time() - 10 * late.server.ping_timeout  # engineio closes it on its next send
+    fanout = Fanout(runtime.fanout.clients, backlog=8)
+    fanout.register(Subscription())
+    for i in range(8):  # a full backlog: the next packet first sends `gap`, which closes it
+        late.queue.put(metrics_packet([event(i)]))
+    fanout.deliver([Entry("1-100", [event(100)])])
     assert late.closed
-    assert [p.data for p in healthy.queue.queue if getattr(p, "analytics_events", 0)] == \
-        ['2["metrics",[{"id":"e-1","ts":1.0,"source":"web","metric":"orders","value":1.0,"tags":{}}]]']
-    assert fanout.send_one("late", _packet("metrics", b"[]")) is False
+    assert [p.data for p in healthy.queue.queue if isinstance(p, EventPacket)] == \
+        ['2["metrics",[{"id":"e-100","ts":1.0,"source":"web","metric":"orders","value":1.0,"tags":{}}]]']
+    assert fanout.send_one("late", metrics_packet([])) is False
 
 
 def test_accepted_connections_have_tcp_nodelay():
@@ -106,13 +123,13 @@ def test_accepted_connections_have_tcp_nodelay():
 
 
 def _direct_ws(sock):
-    """A DirectWebSocket over one end of a real socket pair; the gevent-websocket object it would
-    wrap is reduced to the two attributes try_write reads."""
+    """The adapter's gevent-websocket wrapper over one end of a real socket pair; the
+    gevent-websocket object it would wrap is reduced to the two attributes it reads."""
     from types import SimpleNamespace
 
-    from analytics.sockets.direct_ws import DirectWebSocket
+    from analytics.sockets.engineio_adapter import GeventWebSocketDirect
 
-    ws = DirectWebSocket(lambda ws: None, server=None)
+    ws = GeventWebSocketDirect(lambda ws: None, server=None)
     ws._sock = SimpleNamespace(closed=False, handler=SimpleNamespace(socket=sock))
     return ws
 
@@ -123,18 +140,21 @@ def test_direct_write_sends_whole_frames_and_never_waits():
     import gevent
     from gevent import socket as gsocket
 
-    from analytics.sockets.direct_ws import frame
+    from analytics.sockets.engineio_adapter import websocket_frame
+
+    def frame(pkt):
+        return websocket_frame(pkt.encode())
 
     server_end, client_end = gsocket.socketpair()
     server_end.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_SNDBUF, 4096)
     ws = _direct_ws(server_end)
-    small = frame(_packet("metrics", orjson.dumps([{"n": 1}]), events=1))
+    small = frame(metrics_packet([{"n": 1}]))
     assert small == b"\x81" + bytes([len(small) - 2]) + b'42["metrics",[{"n":1}]]'  # one unmasked text frame
     assert ws.try_write(small) and client_end.recv(1024) == small
 
     # Bigger than the socket buffer: part is written now, a greenlet writes the rest while
     # holding the lock, and nothing else may write until the frame is whole.
-    big = frame(_packet("metrics", orjson.dumps([{"n": i} for i in range(50_000)]), events=50_000))
+    big = frame(metrics_packet([{"n": i} for i in range(50_000)]))
     assert ws.try_write(big) and ws.lock.locked()
     assert not ws.try_write(small)
     received = bytearray()

@@ -89,7 +89,7 @@ class MetricsNamespace(Namespace):
             if sid in self.subscriptions:
                 self._join(sid, self.subscriptions[sid])
 
-        eio_sid = self.sio.server.manager.eio_sid_from_sid(sid, NAMESPACE)
+        eio_sid = self.fanout.clients.eio_sid_of(sid)
         if eio_sid is None:
             self.resuming.discard(sid)
             return 0
