@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import time
 
-from analytics.cache.bucket_read import QUANTILES, BucketReader, PairStats, parse_bucket, with_updates
-from analytics.cache.bucket_write import Stats, Updates, bucket_updates, merge_updates, script_args
+from analytics.cache.bucket_read import BucketReader, parse_bucket, with_updates
+from analytics.cache.bucket_write import Updates, bucket_updates, merge_updates, script_args
 from analytics.cache.scripts import APPLY_BUCKET, APPLY_BUCKET_SHA
-from analytics.cache.window import MINUTE_BLOCK, WindowMerger, response, window_keys
+from analytics.cache.window import WindowMerger, response, window_keys
 from analytics.events.filter import EVERYTHING, EventFilter
 
-__all__ = ["MAX_WINDOW", "MINUTE_BLOCK", "MINUTE_TTL", "QUANTILES", "READ_AHEAD", "SECOND_TTL", "Aggregates",
-           "PairStats", "Stats", "bucket_updates", "merge_updates", "parse_bucket"]
+# The interface the cache writer, the API and the tests use.
+__all__ = ["MAX_WINDOW", "MINUTE_TTL", "READ_AHEAD", "SECOND_TTL", "Aggregates", "bucket_updates", "merge_updates",
+           "parse_bucket"]
 
 SECOND_TTL = 3600 + 600
 MINUTE_TTL = 86400 + 3600
