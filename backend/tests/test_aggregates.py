@@ -7,7 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analytics.cache.aggregates import MINUTE_TTL, SECOND_TTL
+from analytics.events.filter import EventFilter
 from tests.helpers import event, write_events
+from tests.test_sketch import bucket_key
 
 NOW = 1_800_000_000.5  # a fixed "now" (seconds) so windows are deterministic
 
@@ -35,10 +37,10 @@ def test_window_counts_sum_min_max_exactly(runtime):
 def test_filters_by_metric_and_source(runtime):
     write_events(runtime, [event("orders", 1, "web", ts=(NOW - 2) * 1000), event("orders", 2, "api", ts=(NOW - 2) * 1000),
                            event("signups", 1, "web", ts=(NOW - 2) * 1000)])
-    assert set(runtime.aggregates.window(60, source="web", now=NOW)["metrics"]) == {"orders", "signups"}
-    body = runtime.aggregates.window(60, metric="orders", now=NOW)
+    assert set(runtime.aggregates.window(60, EventFilter.of(sources=["web"]), now=NOW)["metrics"]) == {"orders", "signups"}
+    body = runtime.aggregates.window(60, EventFilter.of(metrics=["orders"]), now=NOW)
     assert set(body["metrics"]) == {"orders"} and set(body["sources"]) == {"web", "api"}
-    assert runtime.aggregates.window(60, metric="nothing", now=NOW)["total"]["count"] == 0
+    assert runtime.aggregates.window(60, EventFilter.of(metrics=["nothing"]), now=NOW)["total"]["count"] == 0
 
 
 def test_empty_window_has_no_metrics(runtime):
@@ -66,7 +68,7 @@ def test_buckets_expire(runtime):
 def test_window_reads_minutes_and_edge_seconds():
     from analytics.cache.aggregates import Aggregates
 
-    class NoRedis:
+    class NoRedis:  # window_keys only computes names
         def register_script(self, _):
             return None
 
@@ -133,7 +135,7 @@ def test_windows_read_between_writes_equal_a_fresh_read(runtime, parts, window):
     from analytics.cache.aggregates import Aggregates
 
     runtime.redis.flushdb()
-    runtime.aggregates.cache = type(runtime.aggregates.cache)()
+    runtime.aggregates.reader.held.clear()
     all_events = []
     for part in parts:
         evs = [event(m, v, s, ts=(NOW - age) * 1000) for m, s, v, age in part]
@@ -153,7 +155,7 @@ def test_the_writer_carries_a_held_minute_forward_and_only_from_its_own_version(
     write_events(runtime, [event("orders", 1.0, ts=NOW * 1000)])
     runtime.aggregates.window(60, now=NOW)  # now held, as parsed from Redis
     write_events(runtime, [event("orders", 2.0, ts=NOW * 1000), event("signups", 4.0, "api", ts=NOW * 1000)])
-    version, parsed = runtime.aggregates.cache.peek(minute)
+    version, parsed = runtime.aggregates.reader.held.get(minute)
     assert version == runtime.redis.hget(minute, "_v")  # carried forward: the next read parses nothing
     from_redis = parse_bucket([x for kv in runtime.redis.hgetall(minute).items() for x in kv])
     assert {p: (s.count, s.total, s.low, s.high, s.sketch.lo, s.sketch.counts.tolist()) for p, s in parsed.items()} == \
@@ -164,15 +166,15 @@ def test_the_writer_carries_a_held_minute_forward_and_only_from_its_own_version(
     write_events(runtime, [event("orders", 10.0, ts=NOW * 1000)],
                  aggregates=Aggregates(runtime.redis, runtime.aggregates.prefix))
     write_events(runtime, [event("orders", 3.0, ts=NOW * 1000)])
-    assert runtime.aggregates.cache.peek(minute)[0] == version
+    assert runtime.aggregates.reader.held.get(minute)[0] == version
     orders = runtime.aggregates.window(60, now=NOW)["metrics"]["orders"]
     assert (orders["count"], orders["sum"], orders["max"]) == (4, 16.0, 10.0)
-    assert runtime.aggregates.cache.peek(minute)[0] == runtime.redis.hget(minute, "_v")
+    assert runtime.aggregates.reader.held.get(minute)[0] == runtime.redis.hget(minute, "_v")
 
     # The next minute starts while this one is held: its copy starts with its first write.
     following = f"{runtime.aggregates.prefix}:m:{int(NOW) // 60 + 1}"
     write_events(runtime, [event("orders", 5.0, ts=(NOW + 60) * 1000)])
-    version, parsed = runtime.aggregates.cache.peek(following)
+    version, parsed = runtime.aggregates.reader.held.get(following)
     assert version == runtime.redis.hget(following, "_v")
     assert {p: (s.count, s.total) for p, s in parsed.items()} == {("web", "orders"): (1, 5.0)}
     fresh = Aggregates(runtime.redis, runtime.aggregates.prefix)
@@ -203,14 +205,11 @@ def test_a_batch_prepared_in_chunks_makes_the_same_updates_as_in_one_piece(rows,
 
 @given(st.lists(st.tuples(st.integers(0, 150), st.sampled_from(["web", "api"]), st.sampled_from(["orders", "errors"]),
                           st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False) | st.just(0.0)), max_size=80))
-def test_bucket_updates_equal_one_event_at_a_time_on_both_paths(rows):
-    """bucket_updates groups large batches with numpy and small ones event by event; both must
-    give what a plain walk over the events gives."""
+def test_bucket_updates_equal_one_event_at_a_time(rows):
+    """bucket_updates groups a batch with numpy; it must give what a plain walk over the events gives."""
     from collections import Counter, defaultdict
-    from unittest import mock
 
-    from analytics.cache import aggregates
-    from analytics.cache.sketch import bucket_key
+    from analytics.cache.aggregates import bucket_updates
 
     events = [event(metric, v, src, ts=(NOW - age) * 1000) for age, src, metric, v in rows]
     expected: dict = defaultdict(lambda: defaultdict(list))
@@ -219,17 +218,15 @@ def test_bucket_updates_equal_one_event_at_a_time_on_both_paths(rows):
         for suffix in (f"s:{sec}", f"m:{sec // 60}"):
             expected[suffix][f"{e['source']}|{e['metric']}"].append(e["value"])
 
-    for columnar_from in (0, 10**9):  # every batch columnar, then every batch event by event
-        with mock.patch.object(aggregates, "COLUMNAR_MIN", columnar_from):
-            got = aggregates.bucket_updates(events)
-        assert got.keys() == expected.keys()
-        for suffix, pairs in expected.items():
-            assert got[suffix].keys() == pairs.keys()
-            for pair, vals in pairs.items():
-                stats = got[suffix][pair]
-                assert (stats.count, stats.low, stats.high) == (len(vals), min(vals), max(vals))
-                assert math.isclose(stats.total, sum(vals), rel_tol=1e-9, abs_tol=1e-6)
-                assert dict(stats.sketch) == Counter(bucket_key(v) for v in vals)
+    got = bucket_updates(events)
+    assert got.keys() == expected.keys()
+    for suffix, pairs in expected.items():
+        assert got[suffix].keys() == pairs.keys()
+        for pair, vals in pairs.items():
+            stats = got[suffix][pair]
+            assert (stats.count, stats.low, stats.high) == (len(vals), min(vals), max(vals))
+            assert math.isclose(stats.total, sum(vals), rel_tol=1e-9, abs_tol=1e-6)
+            assert dict(stats.sketch) == Counter(bucket_key(v) for v in vals)
 
 
 def test_a_sum_beyond_a_double_saturates_and_loses_no_event(runtime):
@@ -267,7 +264,7 @@ def test_the_seconds_the_old_edge_enters_next_are_read_ahead_and_stay_exact(runt
     write_events(runtime, events + [event("orders", 1.0, ts=NOW * 1000)])
     for _ in range(59 // READ_AHEAD + 1):
         runtime.aggregates.window(3600, now=NOW)
-    held = [k for k in range(1, 60, 3) if runtime.aggregates.cache.peek(f"{runtime.aggregates.prefix}:s:{following + k}")]
+    held = [k for k in range(1, 60, 3) if runtime.aggregates.reader.held.get(f"{runtime.aggregates.prefix}:s:{following + k}")]
     assert held == list(range(1, 60, 3))
 
     write_events(runtime, [event("orders", 1000.0, ts=(following + 4) * 1000)])  # late, into one read ahead

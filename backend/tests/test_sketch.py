@@ -7,9 +7,14 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.cache.sketch import RELATIVE_ACCURACY, DenseSketch, bucket_key, position, position_value
+from analytics.cache.sketch import RELATIVE_ACCURACY, DenseSketch, bucket_positions, key_of, position, position_value
 
 values = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False).filter(lambda v: v == 0 or abs(v) >= 1e-9)
+
+
+def bucket_key(value: float) -> str:
+    """The sketch bucket (hash field) of one value, as the writer places it."""
+    return key_of(int(bucket_positions([value])[0]))
 
 
 def sketch(vals) -> Counter:

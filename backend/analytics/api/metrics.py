@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 
-from analytics.api.params import int_param, name_param
+from analytics.api.params import filter_params, int_param
 from analytics.cache.aggregates import MAX_WINDOW
 from analytics.events.schema import encode
 
@@ -14,7 +14,7 @@ bp = Blueprint("metrics", __name__)
 def recent():
     runtime = current_app.extensions["analytics"]
     limit = int_param("limit", 100, 1, runtime.settings.RECENT_MAX)
-    events = runtime.recent.newest(limit, name_param("metric"), name_param("source"))
+    events = runtime.recent.newest(limit, filter_params())
     # The cache holds encoded events: splice them, no decode/encode round trip.
     body = b'{"count":%d,"events":[' % len(events) + b",".join(events) + b"]}"
     return Response(body, mimetype="application/json")
@@ -24,5 +24,5 @@ def recent():
 def aggregate():
     runtime = current_app.extensions["analytics"]
     window = int_param("window", 60, 1, MAX_WINDOW)
-    body = runtime.aggregates.window(window, name_param("metric"), name_param("source"))
+    body = runtime.aggregates.window(window, filter_params())
     return Response(encode(body), mimetype="application/json")

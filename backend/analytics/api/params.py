@@ -1,14 +1,11 @@
 """Query parameter parsing with clear 400s naming the parameter."""
 from __future__ import annotations
 
-import re
-
 from flask import request
 
 from analytics.api.errors import ApiError
-from analytics.events.schema import NAME_PATTERN
-
-_NAME = re.compile(NAME_PATTERN)
+from analytics.events.filter import EventFilter
+from analytics.events.schema import is_name
 
 
 def int_param(name: str, default: int, low: int, high: int) -> int:
@@ -28,6 +25,12 @@ def name_param(name: str) -> str | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return None
-    if not _NAME.match(raw):
+    if not is_name(raw):
         raise ApiError(400, "invalid_parameter", f"{name} must be 1-64 of A-Za-z0-9_.:-", name)
     return raw
+
+
+def filter_params() -> EventFilter:
+    """The `metric` and `source` parameters (each optional, one name) as an event filter."""
+    metric, source = name_param("metric"), name_param("source")
+    return EventFilter.of([source] if source else (), [metric] if metric else ())

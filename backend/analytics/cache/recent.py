@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import orjson
 
+from analytics.events.filter import EVERYTHING, EventFilter
+
 
 class RecentEvents:
     def __init__(self, redis, key: str, max_len: int):
@@ -17,16 +19,14 @@ class RecentEvents:
             pipe.lpush(self.key, *tail)
             pipe.ltrim(self.key, 0, self.max_len - 1)
 
-    def newest(self, limit: int, metric: str | None = None, source: str | None = None) -> list[bytes]:
-        """Up to `limit` encoded events, newest first, optionally of one metric and/or source."""
-        if not metric and not source:
+    def newest(self, limit: int, only: EventFilter = EVERYTHING) -> list[bytes]:
+        """Up to `limit` encoded events, newest first, of those `only` lets through."""
+        if only.everything:
             return self.redis.lrange(self.key, 0, limit - 1)
         out = []
         for raw in self.redis.lrange(self.key, 0, self.max_len - 1):
-            event = orjson.loads(raw)
-            if (metric and event["metric"] != metric) or (source and event["source"] != source):
-                continue
-            out.append(raw)
-            if len(out) == limit:
-                break
+            if only.matches(orjson.loads(raw)):
+                out.append(raw)
+                if len(out) == limit:
+                    break
         return out

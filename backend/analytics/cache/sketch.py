@@ -29,16 +29,11 @@ OFFSET = 2048
 
 def bucket_positions(values):
     """The sketch position (see `position`) of each value, for a whole batch at once: the one
-    definition of which bucket a value lands in (bucket_key is this for a single value)."""
+    definition of which bucket a value lands in."""
     v = np.asarray(values, dtype=np.float64)
     magnitude = np.abs(v)
     index = np.ceil(np.log(np.maximum(magnitude, MIN_INDEXABLE)) / _LOG_GAMMA).astype(np.int64)
     return np.where(magnitude < MIN_INDEXABLE, 0, np.where(v > 0, OFFSET + index, -(OFFSET + index)))
-
-
-def bucket_key(value: float) -> str:
-    """The sketch bucket of one value."""
-    return key_of(int(bucket_positions([value])[0]))
 
 
 def position(key: str) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ DEFAULT_SOURCE = "default"
 # would make second buckets no integer type holds.
 MAX_TS_MS = 253_402_300_799_999
 
+_NAME = re.compile(NAME_PATTERN)
+
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 TagText = Annotated[str, StringConstraints(max_length=64)]
 
@@ -44,6 +47,12 @@ class Event(TypedDict):
     metric: Name
     value: float
     tags: NotRequired[Annotated[dict[TagText, TagText], Field(max_length=MAX_TAGS)]]
+
+
+def is_name(text: str) -> bool:
+    """Whether `text` is a valid metric or source name, by the rule events are held to (fullmatch:
+    Python's `$` would also accept a trailing newline, which the event schema refuses)."""
+    return _NAME.fullmatch(text) is not None
 
 
 _one = TypeAdapter(Event)

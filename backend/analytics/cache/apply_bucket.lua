@@ -1,0 +1,40 @@
+-- Applies one bucket's pre-aggregated updates atomically: min/max need a compare, which plain
+-- HINCRBY cannot do, and one call per bucket keeps a batch at one round trip.
+-- KEYS[1] = bucket; ARGV = ttl, new version, then per (source, metric):
+--   pair, count, sum, min, max, n, then n (sketch key, count) pairs.
+-- Returns the bucket's version before the write ('' if new), so the writer can tell whether
+-- its parsed copy was current. The new version is set first: should the script stop partway,
+-- the bucket cannot keep its old version with new data under it.
+local key = KEYS[1]
+local before = redis.call('HGET', key, '_v') or ''
+redis.call('HSET', key, '_v', ARGV[2])
+-- A sum that leaves the range of a double (values near 1e308 are valid events) saturates at
+-- +/-inf (nan if both) instead of failing the batch: Redis refuses an infinite HINCRBYFLOAT.
+local function add_sum(f, inc)
+  local r = redis.pcall('HINCRBYFLOAT', key, f, inc)
+  if type(r) == 'table' and r.err then
+    local total = (tonumber(redis.call('HGET', key, f) or '0') or 0) + tonumber(inc)
+    local text = tostring(total)
+    if total ~= total then text = 'nan' end
+    redis.call('HSET', key, f, text)
+  end
+end
+local i = 3
+local n = #ARGV
+while i <= n do
+  local p = ARGV[i]
+  redis.call('HINCRBY', key, p .. '|c', ARGV[i + 1])
+  add_sum(p .. '|s', ARGV[i + 2])
+  local lo = redis.call('HGET', key, p .. '|lo')
+  if (not lo) or tonumber(ARGV[i + 3]) < tonumber(lo) then redis.call('HSET', key, p .. '|lo', ARGV[i + 3]) end
+  local hi = redis.call('HGET', key, p .. '|hi')
+  if (not hi) or tonumber(ARGV[i + 4]) > tonumber(hi) then redis.call('HSET', key, p .. '|hi', ARGV[i + 4]) end
+  local nk = tonumber(ARGV[i + 5])
+  i = i + 6
+  for j = 0, nk - 1 do
+    redis.call('HINCRBY', key, p .. '|' .. ARGV[i + 2 * j], ARGV[i + 2 * j + 1])
+  end
+  i = i + 2 * nk
+end
+redis.call('EXPIRE', key, ARGV[1])
+return before
