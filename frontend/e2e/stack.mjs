@@ -195,6 +195,22 @@ export async function startStack({ rate = 200, batch = 0, build = true, batchMs 
     procs,
     stop,
     startBackend,
+    /** Runs the real generator to its end (`--duration`); resolves with the events it logged. */
+    generate: (args) =>
+      new Promise((resolve, reject) => {
+        const child = spawn(PYTHON, [path.join(REPO, 'backend', 'generator.py'), ...args], {
+          cwd: REPO,
+          env: { ...process.env, REDIS_URL: redisUrl, LOG_LEVEL: 'WARNING' },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.once('exit', (code) => {
+          const m = /generator: published (\d+) events/.exec(out);
+          if (code === 0 && m) resolve(Number(m[1]));
+          else reject(new Error(`generator exited ${code}: ${out}`));
+        });
+      }),
     /** Kills the backend outright (SIGKILL), as a crash would. */
     killBackend: async () => {
       procs.backend.signal('SIGKILL');

@@ -13,9 +13,12 @@ const SOCKET_URL = import.meta.env?.VITE_SOCKET_URL || undefined;
 
 /**
  * Opens the Socket.IO stream (websocket only) and keeps it open.
+ * Every packet carries its position in the server's durable log; a reconnect resumes from the
+ * last one, so the server sends exactly what this tab missed (in order, once) before going live.
  * Calls onStatus({status, retryAt, attempt, connectedOnce}) with status connected | reconnecting | offline,
- * onEvents(batch, receivedAt) for each `metrics` batch, onGap({dropped}) for each `gap`,
- * onConnect({first}) after each (re)connect, once the subscription has been sent.
+ * onEvents(batch, receivedAt, {replay}) for each `metrics` batch (replay: sent by a resume, not live),
+ * onGap({dropped, reason}) for each `gap`, onConnect({first, resumed}) after each (re)connect, once
+ * the subscription has been sent (resumed: the server is sending what was missed, no backfill needed).
  */
 export function connectMetricSocket({
   subscription = { sources: [], metrics: [] },
@@ -28,14 +31,22 @@ export function connectMetricSocket({
   backoff = BACKOFF,
   url = SOCKET_URL,
 }) {
+  let sub = subscription;
+  let position = null; // the log position of the last batch received
+  let resuming = false; // whether the connect under way asked to resume
   const socket = ioFactory(url, {
     path: '/socket.io',
     transports: ['websocket'],
     reconnection: false,
     autoConnect: false,
     timeout: 5000,
+    // Read at every (re)connect: positions on, the filter (so a resume sends only what this tab
+    // shows), and where to resume from once there is a position.
+    auth: (cb) => {
+      resuming = position !== null;
+      cb(resuming ? { resume: position, ...sub } : { positions: true, ...sub });
+    },
   });
-  let sub = subscription;
   let attempt = 0;
   let timer = null;
   let closed = false;
@@ -70,13 +81,16 @@ export function connectMetricSocket({
     attempt = 0;
     report('connected');
     sendSubscribe();
-    onConnect?.({ first });
+    onConnect?.({ first, resumed: resuming });
   });
   socket.on('disconnect', (reason) => {
     if (!closed && reason !== 'io client disconnect') scheduleRetry();
   });
   socket.on('connect_error', () => scheduleRetry());
-  socket.on('metrics', (batch) => onEvents?.(Array.isArray(batch) ? batch : [batch], Date.now()));
+  socket.on('metrics', (batch, meta) => {
+    if (typeof meta?.position === 'string') position = meta.position;
+    onEvents?.(Array.isArray(batch) ? batch : [batch], Date.now(), { replay: meta?.replay === true });
+  });
   socket.on('gap', (info) => onGap?.(info ?? {}));
 
   const retryNow = () => {

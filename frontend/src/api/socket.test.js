@@ -75,9 +75,29 @@ describe('connectMetricSocket', () => {
     const onGap = vi.fn();
     const socket = open({ onEvents, onGap });
     socket.serverSend([{ id: 'a' }]);
+    socket.fire('metrics', [{ id: 'b' }], { position: '1-2', replay: true });
     socket.fire('gap', { dropped: 7 });
-    expect(onEvents).toHaveBeenCalledWith([{ id: 'a' }], expect.any(Number));
+    expect(onEvents).toHaveBeenNthCalledWith(1, [{ id: 'a' }], expect.any(Number), { replay: false });
+    expect(onEvents).toHaveBeenNthCalledWith(2, [{ id: 'b' }], expect.any(Number), { replay: true });
     expect(onGap).toHaveBeenCalledWith({ dropped: 7 });
+  });
+
+  it('asks for positions, then resumes every reconnect from the last position seen, with its filter', () => {
+    const onConnect = vi.fn();
+    const socket = open({ onConnect, subscription: { sources: ['web'], metrics: [] } });
+    const auth = () => new Promise((resolve) => socket.opts.auth(resolve));
+    return auth().then(async (first) => {
+      expect(first).toEqual({ positions: true, sources: ['web'], metrics: [] });
+      socket.serverAccept();
+      expect(onConnect).toHaveBeenLastCalledWith({ first: true, resumed: false });
+      socket.fire('metrics', [{ id: 'a' }], { position: '1764312345123-0' });
+      socket.fire('metrics', [{ id: 'b' }], { position: '1764312345123-7' });
+      socket.serverDrop();
+      vi.runOnlyPendingTimers();
+      expect(await auth()).toEqual({ resume: '1764312345123-7', sources: ['web'], metrics: [] });
+      socket.serverAccept();
+      expect(onConnect).toHaveBeenLastCalledWith({ first: false, resumed: true });
+    });
   });
 
   it('never opens a socket that is closed in the same tick', () => {

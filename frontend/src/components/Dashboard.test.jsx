@@ -75,6 +75,30 @@ describe('Dashboard', () => {
     expect(screen.getByTestId('events-total')).toHaveTextContent('2');
   });
 
+  it('resumes from its last log position after a reconnect, without a backfill or a hole', async () => {
+    let recentCalls = 0;
+    server.use(
+      http.get('*/api/metrics/recent', () => {
+        recentCalls += 1;
+        return HttpResponse.json({ count: 0, events: [] });
+      }),
+    );
+    await renderDashboard();
+    expect(socket().lastAuth).toEqual({ positions: true, sources: [], metrics: [] });
+    act(() => socket().serverAccept());
+    await waitFor(() => expect(recentCalls).toBe(1)); // a fresh tab fills its log over REST once
+    act(() => socket().fire('metrics', [makeEvent({ ago: 2000 })], { position: '1764312345123-4' }));
+    await waitFor(() => expect(screen.getByTestId('events-total')).toHaveTextContent('1'));
+    act(() => socket().serverDrop());
+    await waitFor(() => expect(socket().connectCalls).toBe(2));
+    expect(socket().lastAuth).toEqual({ resume: '1764312345123-4', sources: [], metrics: [] });
+    act(() => socket().serverAccept());
+    const missed = [makeEvent({ ago: 1500 }), makeEvent({ ago: 1200 })];
+    act(() => socket().fire('metrics', missed, { position: '1764312345123-9', replay: true }));
+    await waitFor(() => expect(screen.getByTestId('events-total')).toHaveTextContent('3'));
+    expect(recentCalls).toBe(1); // the server replayed what was missed: no REST backfill
+  });
+
   it('backfills as many events as the server says it keeps', async () => {
     const limits = [];
     server.use(

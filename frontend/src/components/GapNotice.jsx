@@ -8,7 +8,16 @@ export default function GapNotice({ gap, backfill, onDismiss }) {
   return (
     <div className="banner banner--warn" data-testid="gap-notice" role="status">
       <p>
-        <strong>The stream skipped {gap.dropped} events</strong> because this tab fell behind. {status}
+        {gap.dropped == null ? (
+          <>
+            <strong>Some events could not be replayed</strong>: this tab was away longer than the server keeps them.
+          </>
+        ) : (
+          <>
+            <strong>The stream skipped {gap.dropped} events</strong> because this tab fell behind.
+          </>
+        )}{' '}
+        {status}
       </p>
       <button type="button" className="link-button" onClick={onDismiss} aria-label="Dismiss gap notice">
         Dismiss

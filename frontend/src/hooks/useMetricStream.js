@@ -48,14 +48,20 @@ export function useMetricStream({ filter, tailSince = null, chartSeconds = 60, c
   useEffect(() => {
     const conn = connect({
       subscription: toSubscription(filterRef.current),
-      onEvents: (events, receivedAt) => store.ingest(events, { live: true, receivedAt }),
+      // A resume's replayed events fill the log and counters but are not live: their age is the
+      // outage, not the pipeline's latency.
+      onEvents: (events, receivedAt, { replay = false } = {}) => store.ingest(events, { live: !replay, receivedAt }),
       onStatus: (next) => {
         store.setConnected(next.status === 'connected');
         setConnection(next);
       },
-      onConnect: () => runBackfill(),
+      // A resumed connection is sent what it missed by the server; only a fresh one backfills.
+      onConnect: ({ resumed = false } = {}) => {
+        if (!resumed) runBackfill();
+      },
       onGap: (info) => {
-        setGap({ dropped: Number(info.dropped) || 0, at: Date.now() });
+        // dropped is null when unknown (a resume from further back than the server's log keeps)
+        setGap({ dropped: info.dropped == null ? null : Number(info.dropped) || 0, reason: info.reason, at: Date.now() });
         runBackfill();
       },
     });

@@ -30,6 +30,8 @@ class FakeSocket {
 
   connect() {
     this.connectCalls += 1;
+    // Like socket.io-client: the auth callback is read at every connect attempt.
+    if (typeof this.opts?.auth === 'function') this.opts.auth((data) => (this.lastAuth = data));
     return this;
   }
 
