@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     def prometheus():
         return generate_latest(), 200, {"Content-Type": CONTENT_TYPE_LATEST}
 
-    socketio.init_app(app, async_mode=settings.ASYNC_MODE, cors_allowed_origins=settings.CORS_ORIGINS,
+    socketio.init_app(app, async_mode=settings.ASYNC_MODE, cors_allowed_origins=origin_check(settings.CORS_ORIGINS),
                       max_http_buffer_size=64 * 1024, logger=False, engineio_logger=False)
     why_not = engineio_adapter.install_websocket(socketio.server.eio, settings.WS_SERVER, settings.DIRECT_WRITES)
     if why_not:
@@ -123,6 +123,23 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     if start_stream:
         start_stream_tasks(runtime)
     return app
+
+
+def origin_check(allowed: list[str]) -> Callable[[str | None, dict], bool]:
+    """Socket.IO origins: the dashboards in CORS_ORIGINS, and the server's own origin, as
+    Flask-SocketIO allows by default (python-socketio's client sends the URL it connects to as
+    its Origin). A client that sends no Origin is not a browser and is let through by engineio."""
+    if "*" in allowed:
+        return lambda origin, environ: True
+    listed = set(allowed)
+
+    def check(origin: str | None, environ: dict) -> bool:
+        if origin in listed:
+            return True
+        host = environ.get("HTTP_HOST")
+        return host is not None and origin == f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
+
+    return check
 
 
 def yield_to_io_for(async_mode: str) -> Callable[[], None]:

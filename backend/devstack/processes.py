@@ -100,7 +100,7 @@ def backend(redis_url: str, port: int | None = None, **settings):
     """The real backend process (gevent, as shipped); yields its base URL."""
     port = port or free_port()
     base = f"http://{HOST}:{port}"
-    env = clean_env(REDIS_URL=redis_url, PORT=port, HOST=HOST, CORS_ORIGINS=base, **settings)
+    env = clean_env(**{"REDIS_URL": redis_url, "PORT": port, "HOST": HOST, "CORS_ORIGINS": base, **settings})
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

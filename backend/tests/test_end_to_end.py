@@ -215,3 +215,16 @@ def test_generator_survives_redis_going_away():
     assert gen.returncode == 0
     assert "redis unreachable" in err and "redis is back" in err
     assert received > 50  # it kept publishing at its pace after Redis came back
+
+
+def test_python_clients_connect_with_the_servers_own_origin_and_foreign_origins_are_refused():
+    """python-socketio's client sends the URL it connects to as its Origin: the server's own
+    origin is accepted beside CORS_ORIGINS (as Flask-SocketIO does by default), a foreign one not."""
+    with redis_server() as (redis_url, _, _), backend(redis_url, CORS_ORIGINS="https://dashboard.example") as base:
+        client = socketio.Client(reconnection=False)
+        client.connect(base, transports=["websocket"], wait_timeout=10)
+        assert client.connected
+        client.disconnect()
+        with pytest.raises(websocket.WebSocketBadStatusException):
+            websocket.create_connection(base.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket",
+                                        origin="https://evil.example", timeout=10)
