@@ -15,7 +15,16 @@ import pytest
 import socketio
 import websocket
 
-from devstack.processes import GENERATOR, backend, clean_env, generator, get_json, published, redis_server
+from devstack.processes import (
+    GENERATOR,
+    backend,
+    clean_env,
+    generator,
+    get_json,
+    http_status,
+    published,
+    redis_server,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -149,23 +158,13 @@ def test_listener_survives_redis_restart_and_resumes():
         assert down.value.code == 503
         with redis_server(port) as (_, _, _):
             deadline = time.monotonic() + 20
-            while get_json_status(f"{base}/api/health") != 200 and time.monotonic() < deadline:
+            while http_status(f"{base}/api/health") != 200 and time.monotonic() < deadline:
                 time.sleep(0.2)
             time.sleep(1.5)  # the listener resubscribes with backoff
             generator(redis_url, "--rate", "50", "--duration", "1")
             assert len(client.wait_for(100)) == 100
             assert get_json(f"{base}/api/metrics/aggregate?window=60")["total"]["count"] == 50
         client.client.disconnect()
-
-
-def get_json_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
 
 
 def test_generator_output_passes_the_event_schema():
