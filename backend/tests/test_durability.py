@@ -388,3 +388,15 @@ def redis_url_fresh():
     """A private redis-server for one scenario."""
     with redis_server() as (url, _, _):
         yield url
+
+
+def test_the_generator_stopped_with_sigterm_logs_what_it_counted_and_exits_0(redis_url_fresh):
+    proc = subprocess.Popen([sys.executable, str(GENERATOR), "--rate", "2000", "--duration", "60", "--batch", "20"],
+                            env=clean_env(REDIS_URL=redis_url_fresh), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    published = int(next(ln for ln in out.splitlines() if ln.startswith("generator: published")).split()[2])
+    assert published > 0 and len(logged_ids(redis_url_fresh)) == published  # the batch in hand was sent
