@@ -313,7 +313,8 @@ def run_floor(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: st
         if _readline(sub, 30) != "ready":
             raise RuntimeError("hop_floor.py did not subscribe")
         gen = run_generator(procs, redis.url, cell.rate, opts.duration, cell.batch,
-                            opts.run_dir / f"{tag}.generator.log", timeout=opts.duration * 3 + 60)
+                            opts.run_dir / f"{tag}.generator.log", timeout=opts.duration * 3 + 60,
+                            transport=cell.transport)
         time.sleep(0.5)  # the last event's hop
     finally:
         procs.stop(sub)

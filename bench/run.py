@@ -119,6 +119,8 @@ def medians(runs: list[dict]) -> list[dict]:
                 row[k + "_max"] = round(statistics.median(values), 3)
         row["exact_all"] = all(g.get("exact") for g in group)
         row["exact_runs"] = f"{sum(bool(g.get('exact')) for g in group)}/{len(group)}"
+        if any("recent_exact" in g for g in group):  # the kill cell's /recent check
+            row["recent_exact_runs"] = f"{sum(bool(g.get('recent_exact')) for g in group)}/{len(group)}"
         row["lost_total"] = sum(g.get("lost", 0) or 0 for g in group)
         row["duplicates_total"] = sum(g.get("duplicates", 0) or 0 for g in group)
         row["notes"] = summarize_notes(group)
