@@ -73,7 +73,7 @@ e2e: install
 screenshots: install  # refreshes docs/screenshot*.png from a live stack
 	cd frontend && UPDATE_SCREENSHOTS=1 npm run e2e
 
-# The benchmark (bench/README.md): full matrix (~70 min), quick (~3 min), smoke (~20 s; checks
+# The benchmark (bench/README.md): full matrix (~2 h), quick (~5 min), smoke (~1 min; checks
 # that results are complete, never timings).
 bench: install bench/node_modules/.installed
 	$(PY) bench/run.py --full
