@@ -17,7 +17,8 @@ def _json(schema, description):
 
 
 def _errors(*statuses):
-    text = {400: "Bad parameter", 413: "Body too large", 415: "Not JSON", 429: "Rate limited",
+    text = {400: "Bad parameter", 413: "Body too large", 415: "Not JSON, or not gzip nor identity encoded",
+            429: "Rate limited",
             503: "Redis unreachable"}
     return {str(s): _json(_error, text[s]) for s in statuses}
 
@@ -62,6 +63,9 @@ def spec(recent_max: int) -> dict:
                     "Aggregates"), **_errors(400, 429, 503)}}},
             "/api/events": {"post": {
                 "summary": "Publish one event or an array of up to 1000 events",
+                "description": "The body may be chunked, and gzip-compressed (Content-Encoding: gzip; "
+                               "other encodings are a 415); over INGEST_MAX_BYTES, as sent or once "
+                               "decoded, it is a 413.",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
                     {"$ref": "#/components/schemas/EventIn"},
                     {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/EventIn"}}]}}}},
