@@ -12,6 +12,7 @@ from analytics import counters
 from analytics.api.body import BodyError, read_body
 from analytics.api.errors import ApiError, error_response
 from analytics.events.schema import parse_message
+from analytics.events.series import REASON as TOO_MANY_SERIES
 
 bp = Blueprint("events", __name__)
 
@@ -30,6 +31,11 @@ def ingest():
     result = parse_message(body)
     for reason, n in result.rejected.items():
         counters.EVENTS_REJECTED.labels("http", reason).inc(n)
+    admitted = runtime.series.admit(result.events, "http")
+    if len(admitted) < len(result.events):
+        result.rejected[TOO_MANY_SERIES] += len(result.events) - len(admitted)
+        result.first_error = result.first_error or f"over MAX_SERIES={runtime.settings.MAX_SERIES} distinct series"
+        result.events = admitted
     if not result.events:
         if not result.rejected:
             raise ApiError(400, "no_events", "the body holds no events", "body")
