@@ -19,6 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from analytics.api import errors, events, health, metrics, openapi
 from analytics.cache.aggregates import Aggregates
 from analytics.cache.recent import RecentEvents
+from analytics.events.series import SeriesCap
 from analytics.settings import Settings
 from analytics.sockets import engineio_adapter
 from analytics.sockets.fanout import Fanout, gap_packet
@@ -43,6 +44,7 @@ class Runtime:
     recent: RecentEvents
     aggregates: Aggregates
     log: DurableLog
+    series: SeriesCap
     fanout: Fanout | None = None
     listener: Listener | None = None
     bridge_lease: Lease | None = None
@@ -82,7 +84,8 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     client = connect_redis(settings)
     runtime = Runtime(settings, client, RecentEvents(client, settings.RECENT_KEY, settings.RECENT_MAX),
                       Aggregates(client, settings.AGG_PREFIX), DurableLog(client, settings.STREAM_KEY,
-                                                                         settings.STREAM_MAXLEN))
+                                                                         settings.STREAM_MAXLEN),
+                      SeriesCap(client, f"{settings.AGG_PREFIX}:series", settings.MAX_SERIES, time.time))
     app.extensions["analytics"] = runtime
 
     errors.register_error_handlers(app)
@@ -177,6 +180,7 @@ def start_stream_tasks(runtime: Runtime) -> None:
                                 socketio.sleep, yield_to_io=yield_to_io)
     runtime.bridge_lease = Lease(runtime.redis, f"{settings.STREAM_KEY}:bridge")
     runtime.listener = Listener(runtime.redis, settings.METRICS_CHANNEL, [runtime.log.append], socketio.sleep,
-                                yield_to_io=yield_to_io, active=runtime.bridge_lease.held)
+                                yield_to_io=yield_to_io, active=runtime.bridge_lease.held,
+                                admit=lambda events: runtime.series.admit(events, "channel"))
     for task in (runtime.batcher.run, runtime.recorder.run, runtime.reader.run, runtime.listener.run):
         socketio.start_background_task(task)

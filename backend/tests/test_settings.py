@@ -38,6 +38,7 @@ EXAMPLES = {
     "STREAM_KEY": ("log:v2", "log:v2", "log key"),
     "STREAM_MAXLEN": ("5000", 5000, "999"),
     "STREAM_RETENTION_S": ("3600", 3600, "9"),
+    "MAX_SERIES": ("50000", 50000, "0"),
 }
 SETTINGS = list(Settings.model_fields)
 
