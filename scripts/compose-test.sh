@@ -43,7 +43,7 @@ export PULSE_PORT=$port PULSE_URL="https://127.0.0.1:$port"
 # Settings a user would put in their file: each must reach the backend (the tests check them).
 cat >"$work/settings.env" <<ENV
 RATE_LIMIT=100 per minute
-RECENT_MAX=500
+RECENT_MAX=2000
 GENERATOR_RATE=100
 CORS_ORIGINS=https://127.0.0.1:$port,https://localhost:$port
 LOG_LEVEL=INFO
@@ -109,7 +109,7 @@ files=(-f docker-compose.yml -f docker-compose.scale.yml)
 compose up -d --scale backend=3 2>&1 | grep -v '^$' || true
 wait_healthy 6
 trust_certificate
-node --test --test-reporter=spec tests/compose/scale.test.mjs
+COMPOSE_FILES=docker-compose.yml:docker-compose.scale.yml node --test --test-reporter=spec tests/compose/scale.test.mjs
 compose down -v --remove-orphans >/dev/null 2>&1
 assert_nothing_left
 step "passed in $((SECONDS - t0)) s"

@@ -67,7 +67,10 @@ export function streamClient({ source, probe }) {
       query: probe ? { probe } : {},
     });
     const client = { socket, events: [], gaps: 0, close: () => socket.disconnect() };
-    socket.on('metrics', (batch) => client.events.push(...(Array.isArray(batch) ? batch : [batch])));
+    // A batch already on its way when `subscribe` lands may carry other sources: kept out.
+    socket.on('metrics', (batch) => {
+      for (const e of Array.isArray(batch) ? batch : [batch]) if (e.source === source) client.events.push(e);
+    });
     socket.on('gap', () => {
       client.gaps += 1;
     });
