@@ -85,13 +85,30 @@ assert_nothing_left() {
   step "down -v left no container, network or volume of $COMPOSE_PROJECT_NAME"
 }
 
-trust_certificate() {  # the stack's self-signed certificate, so the Node clients verify TLS
-  compose exec -T frontend cat /var/lib/pulse-nginx/tls/self-signed.crt >"$work/stack-ca.crt"
-  cat /etc/ssl/certs/ca-certificates.crt "$work/stack-ca.crt" >"$work/ca-bundle.crt" 2>/dev/null \
-    || cp "$work/stack-ca.crt" "$work/ca-bundle.crt"
+trust() {  # trust CERT: the Node clients verify the stack's TLS certificate against it
+  cat /etc/ssl/certs/ca-certificates.crt "$1" >"$work/ca-bundle.crt" 2>/dev/null || cp "$1" "$work/ca-bundle.crt"
   export NODE_EXTRA_CA_CERTS="$work/ca-bundle.crt"
 }
 
+make_certificate() {  # a CA and a server certificate for 127.0.0.1, as a user would bring
+  local d="$work/tls"
+  mkdir -p "$d"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=compose-test CA" \
+    -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/san.ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+    -extfile "$d/san.ext" -out "$d/server.crt" 2>/dev/null
+  chgrp 10101 "$d/server.key" 2>/dev/null || chmod 644 "$d/server.key"  # nginx's uid reads it
+  chmod g+r "$d/server.key"
+  export TLS_CERT="$d/server.crt" TLS_KEY="$d/server.key"
+}
+
+# The main stack with a certificate of our own (docker-compose.tls.yml); the scale variant
+# below with the self-signed one nginx makes when none is given.
+make_certificate
+files=(-f docker-compose.yml -f docker-compose.tls.yml)
 step "building the images"
 s=$SECONDS
 compose build --quiet >"$work/build.log" 2>&1 || { tail -n 40 "$work/build.log"; exit 1; }
@@ -99,8 +116,8 @@ step "images built in $((SECONDS - s)) s"
 compose up -d 2>&1 | grep -v '^$' || true
 wait_healthy 4
 step "stack healthy on $PULSE_URL"
-trust_certificate
-node --test --test-reporter=spec tests/compose/stack.test.mjs
+trust "$work/tls/ca.crt"
+COMPOSE_FILES=docker-compose.yml:docker-compose.tls.yml node --test --test-reporter=spec tests/compose/stack.test.mjs
 compose down -v --remove-orphans >/dev/null 2>&1
 assert_nothing_left
 
@@ -108,7 +125,9 @@ step "scale variant: 3 backends behind nginx"
 files=(-f docker-compose.yml -f docker-compose.scale.yml)
 compose up -d --scale backend=3 2>&1 | grep -v '^$' || true
 wait_healthy 6
-trust_certificate
+compose logs frontend | grep -q 'SELF-SIGNED certificate' || { echo "error: nginx did not say it serves a self-signed certificate" >&2; exit 1; }
+compose exec -T frontend cat /var/lib/pulse-nginx/tls/self-signed.crt >"$work/self-signed.crt"
+trust "$work/self-signed.crt"
 COMPOSE_FILES=docker-compose.yml:docker-compose.scale.yml node --test --test-reporter=spec tests/compose/scale.test.mjs
 compose down -v --remove-orphans >/dev/null 2>&1
 assert_nothing_left
