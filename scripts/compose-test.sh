@@ -100,7 +100,7 @@ make_certificate() {  # a CA and a server certificate for 127.0.0.1, as a user w
   printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/san.ext"
   openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
     -extfile "$d/san.ext" -out "$d/server.crt" 2>/dev/null
-  chgrp 10101 "$d/server.key" 2>/dev/null || chmod 644 "$d/server.key"  # nginx's uid reads it
+  chgrp 10101 "$d/server.key" 2>/dev/null || chmod 644 "$d/server.key"  # nginx (uid:gid 10101) reads it
   chmod g+r "$d/server.key"
   export TLS_CERT="$d/server.crt" TLS_KEY="$d/server.key"
 }
