@@ -131,4 +131,5 @@ trust "$work/self-signed.crt"
 COMPOSE_FILES=docker-compose.yml:docker-compose.scale.yml node --test --test-reporter=spec tests/compose/scale.test.mjs
 compose down -v --remove-orphans >/dev/null 2>&1
 assert_nothing_left
+docker image prune -f >/dev/null  # old builds' untagged images; the build cache stays
 step "passed in $((SECONDS - t0)) s"
