@@ -54,7 +54,8 @@ case "$resolver" in *:*) resolver="[$resolver]" ;; esac
 cat >"$run/runtime.conf" <<CONF
 ssl_certificate $cert;
 ssl_certificate_key $key;
-resolver ${resolver:-127.0.0.11} valid=5s ipv6=off;
+resolver ${resolver:-127.0.0.11} valid=2s ipv6=off;
+resolver_timeout 2s;
 map \$host \$backend_addr { default ${BACKEND_ADDR:-backend:5000}; }
 CONF
 exec nginx -g 'daemon off;'

@@ -118,6 +118,30 @@ describe('docker-compose stack through nginx', { timeout: 300_000 }, () => {
     }
   });
 
+  test('bodies up to the backend\'s limit reach it: a 2 MB POST is its 413, in JSON', async () => {
+    const res = await getJson('/api/events', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([{ metric: 'big', value: 1, tags: { pad: 'x'.repeat(2_000_000) } }]),
+    });
+    assert.equal(res.status, 413);
+    assert.ok(res.body.error?.code, `JSON error: ${JSON.stringify(res.body).slice(0, 200)}`);
+  });
+
+  test('while no backend runs, the API answers 503 in JSON with the security headers', async () => {
+    compose('stop', 'backend');
+    try {
+      const res = await getJson('/api/metrics/recent?limit=1');
+      assert.equal(res.status, 503);
+      assert.equal(res.body.error?.code, 'service_unavailable');
+      assert.ok(res.headers.get('content-security-policy'));
+      assert.ok(res.headers.get('strict-transport-security'));
+    } finally {
+      compose('start', 'backend');
+    }
+    await waitUntil(async () => (await getJson('/api/health')).status === 200, { what: 'the backend back', timeoutMs: 30000 });
+  });
+
   test('docker-compose restart backend: the dashboard reconnects by itself and events flow again', async () => {
     const startedAt = () => docker('inspect', '-f', '{{.State.StartedAt}}', compose('ps', '-q', 'backend').trim());
     const before = startedAt();
