@@ -6,7 +6,8 @@
 #     tests/compose/stack.test.mjs (Chromium through nginx, REST, Socket.IO, restart, settings)
 #  4. the scale variant (3 backends): tests/compose/scale.test.mjs
 #  5. `docker-compose down -v` after each, checked to leave no container, network or volume
-# The images and the build cache are kept, so a second run builds nothing. dockerd is stopped
+# The images and the build cache (the build stages' untagged images too: pruning them makes the
+# next build start over) are kept, so a second run builds nothing. dockerd is stopped
 # at the end if this script started it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -131,5 +132,4 @@ trust "$work/self-signed.crt"
 COMPOSE_FILES=docker-compose.yml:docker-compose.scale.yml node --test --test-reporter=spec tests/compose/scale.test.mjs
 compose down -v --remove-orphans >/dev/null 2>&1
 assert_nothing_left
-docker image prune -f >/dev/null  # old builds' untagged images; the build cache stays
 step "passed in $((SECONDS - t0)) s"
