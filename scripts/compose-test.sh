@@ -126,7 +126,8 @@ step "scale variant: 3 backends behind nginx"
 files=(-f docker-compose.yml -f docker-compose.scale.yml)
 compose up -d --scale backend=3 2>&1 | grep -v '^$' || true
 wait_healthy 6
-compose logs frontend | grep -q 'SELF-SIGNED certificate' || { echo "error: nginx did not say it serves a self-signed certificate" >&2; exit 1; }
+compose logs --no-color frontend >"$work/frontend.log"
+grep -q "SELF-SIGNED certificate" "$work/frontend.log" || { echo "error: nginx did not say it serves a self-signed certificate" >&2; exit 1; }
 compose exec -T frontend cat /var/lib/pulse-nginx/tls/self-signed.crt >"$work/self-signed.crt"
 trust "$work/self-signed.crt"
 COMPOSE_FILES=docker-compose.yml:docker-compose.scale.yml node --test --test-reporter=spec tests/compose/scale.test.mjs

@@ -72,14 +72,16 @@ describe('docker-compose stack through nginx', { timeout: 300_000 }, () => {
     const before = await num('events-total');
     await waitUntil(async () => (await num('events-total')) >= before + 50, { what: 'events-total to grow' });
     await page.waitForTimeout(6000); // past the page's own start-up, as in the e2e suite
+    // The readout is the p99 of the last 5 s: one stall shows in ~5 readings. 15 readings, the
+    // median must be under 100 ms: a steady state above it fails, one isolated stall does not.
     const p99s = [];
-    for (let i = 0; i < 5; i += 1) {
+    for (let i = 0; i < 15; i += 1) {
       p99s.push(await num('latency-p99'));
       await page.waitForTimeout(1000);
     }
     console.log(`dashboard latency p99 through nginx (ms, once a second): ${p99s.join(', ')}`);
-    p99s.sort((a, b) => a - b);
-    assert.ok(p99s[2] < 100, `median p99 ${p99s[2]} ms must be under 100 ms`);
+    const median = [...p99s].sort((a, b) => a - b)[7];
+    assert.ok(median < 100, `median p99 ${median} ms must be under 100 ms`);
     assert.deepEqual(consoleErrors, [], 'no console errors (CSP violations are reported there)');
   });
 
