@@ -142,9 +142,13 @@ describe('docker-compose stack through nginx', { timeout: 300_000 }, () => {
       compose('start', 'backend');
     }
     await waitUntil(async () => (await getJson('/api/health')).status === 200, { what: 'the backend back', timeoutMs: 30000 });
+    await waitUntil(async () => (await text('connection-status')) === 'connected', { what: 'the dashboard connected again', timeoutMs: 60000 });
   });
 
   test('docker-compose restart backend: the dashboard reconnects by itself and events flow again', async () => {
+    // The status log records changes: the dashboard must be connected before, so that losing
+    // the stream shows as a change.
+    await waitUntil(async () => (await text('connection-status')) === 'connected', { what: 'connected before the restart', timeoutMs: 60000 });
     const startedAt = () => docker('inspect', '-f', '{{.State.StartedAt}}', compose('ps', '-q', 'backend').trim());
     const before = startedAt();
     const restartAt = Date.now();
@@ -154,7 +158,10 @@ describe('docker-compose stack through nginx', { timeout: 300_000 }, () => {
       const log = await page.evaluate(() => window.__statusLog);
       const after = log.filter((s) => s.at >= restartAt);
       return after.some((s) => s.status !== 'connected') && after.at(-1)?.status === 'connected';
-    }, { what: 'the dashboard to lose the stream and get it back', timeoutMs: 60000 });
+    }, { what: 'the dashboard to lose the stream and get it back', timeoutMs: 60000 }).catch(async (err) => {
+      const log = await page.evaluate(() => window.__statusLog);
+      throw new Error(`${err.message}; status changes: ${JSON.stringify(log.map((s) => [s.status, s.at - restartAt]))}`);
+    });
     const total = await num('events-total');
     await waitUntil(async () => (await num('events-total')) >= total + 50, { what: 'events after the restart', timeoutMs: 30000 });
     assert.deepEqual(consoleErrors.filter((e) => /Content Security Policy/i.test(e)), []);
