@@ -45,6 +45,16 @@ class Subscription:
             parts[field] = frozenset(names)
         return cls(**parts, positions=positions)
 
+    def within(self, allowed: frozenset[str] | None) -> Subscription:
+        """This subscription narrowed to the `allowed` sources (None: every source); all of them
+        when it asked for every source. SubscriptionError when it asked only for others."""
+        if allowed is None:
+            return self
+        sources = self.sources & allowed if self.sources else allowed
+        if not sources:
+            raise SubscriptionError("sources", "this token may not read those sources")
+        return Subscription(frozenset(sources), self.metrics, self.positions)
+
     @property
     def room(self) -> str:
         if not self.sources and not self.metrics:
