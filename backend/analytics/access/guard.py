@@ -14,6 +14,9 @@ from analytics.api.errors import ApiError, error_response
 from analytics.events.filter import EventFilter
 from analytics.settings import Settings
 
+# RFC 1918 and IPv6 unique-local: where compose and k8s put the proxy and Prometheus. Not
+# ipaddress' is_private, which also counts documentation and other reserved ranges.
+PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
 READ_BLUEPRINTS = ("metrics", "openapi")  # every REST read except health
 INGEST_ENDPOINT = "events.ingest"
 
@@ -76,7 +79,10 @@ def may_scrape_metrics(settings: Settings):
         address = ipaddress.ip_address(peer or "")
     except ValueError:
         address = None
-    local = address is not None and (address.is_loopback or (settings.TRUSTED_PROXIES > 0 and address.is_private))
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    private = address is not None and any(address in network for network in PRIVATE_NETWORKS)
+    local = address is not None and (address.is_loopback or (settings.TRUSTED_PROXIES > 0 and private))
     if not local or "X-Forwarded-For" in request.headers:
         return error_response(403, "forbidden", "/metrics answers local peers only, or set METRICS_TOKEN")
     return None
