@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, PLATFORM_COLLECTOR, REGISTRY,
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from analytics.access import guard
+from analytics.access.keys import ProducerKeys
 from analytics.access.tokens import ViewerTokens
 from analytics.api import errors, events, health, metrics, openapi
 from analytics.api.limits import install_limits
@@ -105,9 +106,9 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
             response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - g.started) * 1000:.2f}"
         return response
     # One Limiter per app (a shared one keeps every app's limits), its counts in Redis.
-    keys_on = bool(settings.API_KEYS)
-    limiter = install_limits(app, settings, [metrics.bp, events.bp, openapi.bp], events.bp, keys_on)
-    guard.install(app, settings)
+    keys = ProducerKeys(settings.API_KEYS)
+    limiter = install_limits(app, settings, [metrics.bp, events.bp, openapi.bp], events.bp, keys)
+    guard.install(app, settings, keys)
     for bp in (metrics.bp, events.bp, openapi.bp):
         app.register_blueprint(bp)
     limiter.exempt(health.bp)

@@ -54,7 +54,9 @@ def test_with_keys_ingest_counts_against_the_keys_budget_not_the_clients(setting
 
     assert [ingest(key_a).status_code for _ in range(4)] == [202, 202, 202, 429]
     assert ingest(key_b).status_code == 202  # each key has its own budget
-    assert [client.get("/api/metrics/recent").status_code for _ in range(3)] == [200, 200, 429]
+    # Without a valid key: the client's budget, so guessing keys is not free.
+    assert [ingest(f"guess-{n}").status_code for n in range(3)] == [401, 401, 429]
+    assert client.get("/api/metrics/recent").status_code == 429
 
 
 @pytest.mark.e2e

@@ -8,7 +8,7 @@ import ipaddress
 
 from flask import Flask, g, request
 
-from analytics.access.keys import ProducerKeys
+from analytics.access.keys import Producer, ProducerKeys
 from analytics.access.tokens import TokenError, ViewerTokens
 from analytics.api.errors import ApiError, error_response
 from analytics.events.filter import EventFilter
@@ -32,16 +32,21 @@ def bearer() -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-def install(app: Flask, settings: Settings) -> None:
-    keys = ProducerKeys(settings.API_KEYS)
+def producer(keys: ProducerKeys) -> Producer | None:
+    """The producer whose X-API-Key this request carries, or None; checked once per request
+    (the rate limiter asks first, to pick the key's budget)."""
+    if "producer" not in g:
+        g.producer = keys.authenticate(request.headers.get("X-API-Key"))
+    return g.producer
+
+
+def install(app: Flask, settings: Settings, keys: ProducerKeys) -> None:
     tokens = ViewerTokens.from_settings(settings)
-    app.extensions["access"] = (keys, tokens)
 
     @app.before_request
     def check_access():
         if request.endpoint == INGEST_ENDPOINT and keys:
-            g.producer = keys.authenticate(request.headers.get("X-API-Key"))
-            if g.producer is None:
+            if producer(keys) is None:
                 return unauthorized("send a valid producer key in X-API-Key", scheme="X-API-Key")
         elif request.blueprint in READ_BLUEPRINTS and tokens:
             try:
