@@ -18,7 +18,8 @@ def _json(schema, description):
 
 def _errors(*statuses):
     text = {400: "Bad parameter", 401: "No valid viewer token (JWT_SECRET / JWT_PUBLIC_KEY) or producer key (API_KEYS)",
-            403: "The token's sources claim or the key's source does not allow it", 413: "Body too large", 415: "Not JSON", 429: "Rate limited",
+            403: "The token's sources claim or the key's source does not allow it",
+            413: "Body too large", 415: "Not JSON", 429: "Rate limited",
             503: "Redis unreachable"}
     return {str(s): _json(_error, text[s]) for s in statuses}
 
