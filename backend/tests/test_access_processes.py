@@ -14,7 +14,7 @@ import pytest
 import socketio
 
 from analytics.access.keys import new_key
-from devstack.processes import BACKEND, backend, clean_env, redis_server
+from devstack.processes import APP, BACKEND, clean_env, free_port, redis_server, wait_http
 
 pytestmark = pytest.mark.e2e
 SECRET = "jwt-secret-from-a-file-0123456789abcdef"
@@ -34,6 +34,7 @@ def request(url: str, body=None, headers=None) -> tuple[int, dict]:
 def manage(*args: str, **settings) -> str:
     proc = subprocess.run([sys.executable, str(BACKEND / "manage.py"), *args], env=clean_env(**settings),
                           capture_output=True, text=True, timeout=60, check=True)
+    SHOWN.append(proc.stdout.strip())
     return proc.stdout.strip()
 
 
@@ -62,12 +63,27 @@ class Viewer:
         return [e["value"] for e in self.events]
 
 
+SHOWN: list[str] = [SECRET, KEY]  # every secret and token the tests hand out: none may reach the log
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    secret_file = tmp_path_factory.mktemp("secrets") / "jwt_secret"
+    """A backend logging at DEBUG into a file the last test reads."""
+    folder = tmp_path_factory.mktemp("access")
+    secret_file, log_file = folder / "jwt_secret", folder / "backend.log"
     secret_file.write_text(SECRET + "\n")
-    with redis_server() as (url, _, _), backend(url, JWT_SECRET_FILE=secret_file, API_KEYS=ENTRY) as base:
-        yield base, secret_file
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with redis_server() as (url, _, _), open(log_file, "wb") as log:
+        env = clean_env(REDIS_URL=url, PORT=port, HOST="127.0.0.1", CORS_ORIGINS=base, LOG_LEVEL="DEBUG",
+                        JWT_SECRET_FILE=secret_file, API_KEYS=ENTRY)
+        proc = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_http(f"{base}/api/health")
+            yield base, secret_file, log_file
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
 
 def publish(base: str, events: list[dict]) -> None:
@@ -76,7 +92,7 @@ def publish(base: str, events: list[dict]) -> None:
 
 
 def test_a_socket_without_a_valid_token_is_refused(stack):
-    base, secret_file = stack
+    base, secret_file, _ = stack
     expired = manage("new-token", "--ttl", "1", JWT_SECRET_FILE=secret_file)
     time.sleep(1.5)
     for auth in ({}, {"token": "not.a.token"}, {"token": expired}):
@@ -85,7 +101,7 @@ def test_a_socket_without_a_valid_token_is_refused(stack):
 
 
 def test_rest_needs_the_token_minted_from_the_secret_file(stack):
-    base, secret_file = stack
+    base, secret_file, _ = stack
     token = manage("new-token", "--ttl", "60", JWT_SECRET_FILE=secret_file)
     assert request(f"{base}/api/metrics/recent")[0] == 401
     assert request(f"{base}/api/metrics/recent", headers={"Authorization": f"Bearer {token}"})[0] == 200
@@ -94,7 +110,7 @@ def test_rest_needs_the_token_minted_from_the_secret_file(stack):
 
 
 def test_a_sources_claim_limits_the_live_stream_and_the_resume(stack):
-    base, secret_file = stack
+    base, secret_file, _ = stack
     token = manage("new-token", "--sources", "web", "--ttl", "60", JWT_SECRET_FILE=secret_file)
     viewer = Viewer(base, {"token": token, "positions": True})
     everyone = Viewer(base, {"token": manage("new-token", JWT_SECRET_FILE=secret_file)})
@@ -108,3 +124,15 @@ def test_a_sources_claim_limits_the_live_stream_and_the_resume(stack):
     assert resumed.values(1) == [5]
     for client in (resumed, everyone):
         client.sio.disconnect()
+
+
+def test_no_secret_key_or_token_reaches_the_backend_log(stack):
+    base, _, log_file = stack
+    request(f"{base}/api/metrics/recent", headers={"Authorization": f"Bearer {SHOWN[-1]}"})
+    request(f"{base}/api/events", [{"metric": "m", "value": 1}], {"X-API-Key": KEY + "x"})  # refused: not logged either
+    time.sleep(0.5)
+    log = log_file.read_text()
+    assert "serving on" in log  # the log really is this backend's, at DEBUG
+    assert len(SHOWN) >= 5  # the secret, the key and tokens from the tests above
+    for secret in SHOWN:
+        assert secret not in log
