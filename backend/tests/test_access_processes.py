@@ -100,6 +100,18 @@ def test_a_socket_without_a_valid_token_is_refused(stack):
             Viewer(base, auth)
 
 
+def test_a_socket_is_disconnected_when_its_token_expires(stack):
+    base, secret_file, _ = stack
+    viewer = Viewer(base, {"token": manage("new-token", "--ttl", "2", JWT_SECRET_FILE=secret_file)})
+    lasting = Viewer(base, {"token": manage("new-token", "--ttl", "600", JWT_SECRET_FILE=secret_file)})
+    assert viewer.sio.connected
+    deadline = time.monotonic() + 6
+    while viewer.sio.connected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not viewer.sio.connected and lasting.sio.connected
+    lasting.sio.disconnect()
+
+
 def test_rest_needs_the_token_minted_from_the_secret_file(stack):
     base, secret_file, _ = stack
     token = manage("new-token", "--ttl", "60", JWT_SECRET_FILE=secret_file)

@@ -23,6 +23,7 @@ class TokenError(ValueError):
 @dataclass(frozen=True)
 class Viewer:
     sources: frozenset[str] | None  # None: every source
+    expires_at: float | None = None  # epoch seconds (the token's exp); None when tokens are off
 
     def may_read(self, source: str) -> bool:
         return self.sources is None or source in self.sources
@@ -57,10 +58,10 @@ class ViewerTokens:
             raise TokenError("the token is not valid for this server") from None
         sources = claims.get("sources")
         if sources is None:
-            return Viewer(None)
+            return Viewer(None, float(claims["exp"]))
         if not (isinstance(sources, list) and sources and all(isinstance(s, str) and is_name(s) for s in sources)):
             raise TokenError("the token's sources claim must be a non-empty list of source names")
-        return Viewer(frozenset(sources))
+        return Viewer(frozenset(sources), float(claims["exp"]))
 
 
 def mint(secret: str, ttl_s: int, sources: list[str] | None = None, now: float | None = None) -> str:

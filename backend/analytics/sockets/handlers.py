@@ -8,10 +8,13 @@ catch-up also say `"replay": true`. `auth` may carry the subscription (`sources`
 so a catch-up sends only what the client would have been sent live.
 
 With viewer tokens on (JWT_SECRET / JWT_PUBLIC_KEY), `auth` must carry `token`: a connect
-without a valid one is refused (connect_error `{"code": "unauthorized"}`). A token's `sources`
-claim narrows every subscription (and so every catch-up) to those sources.
+without a valid one is refused (connect_error `{"code": "unauthorized"}`), and the server
+disconnects the client when its token expires (it reconnects with a new one). A token's
+`sources` claim narrows every subscription (and so every catch-up) to those sources.
 """
 from __future__ import annotations
+
+import time
 
 from flask import request
 from flask_socketio import ConnectionRefusedError, Namespace
@@ -24,6 +27,7 @@ from analytics.sockets.rooms import Subscription, SubscriptionError
 from analytics.stream.durable_log import DurableLog
 
 NAMESPACE = "/"
+EXPIRY_CHECK_S = 5.0  # how often a token's watch looks whether its client is still there
 
 
 class MetricsNamespace(Namespace):
@@ -56,6 +60,8 @@ class MetricsNamespace(Namespace):
         except (ResumeError, SubscriptionError):
             return False  # refused: connect_error on the client
         self.viewers[request.sid] = viewer
+        if viewer.expires_at is not None:
+            self.sio.start_background_task(self._expire, request.sid, viewer)
         counters.CLIENTS.inc()
         if resume_from is None:
             self._join(request.sid, sub)
@@ -99,6 +105,15 @@ class MetricsNamespace(Namespace):
         self.subscriptions[request.sid] = sub
         sent = self._resume(request.sid, sub, position)
         return {"ok": True, "resumed": max(sent, 0), "gap": sent < 0}
+
+    def _expire(self, sid: str, viewer: Viewer) -> None:
+        """Disconnect `sid` when its token expires; returns early once it is gone."""
+        while self.viewers.get(sid) is viewer:
+            left = viewer.expires_at - time.time()
+            if left <= 0:
+                self.sio.server.disconnect(sid, namespace=NAMESPACE)
+                return
+            self.sio.sleep(min(left, EXPIRY_CHECK_S))
 
     def _resume(self, sid: str, sub: Subscription, position: str) -> int:
         def join() -> None:  # the subscription may have changed during the catch-up
