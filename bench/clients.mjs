@@ -19,6 +19,15 @@
 //                  difference is counted in `scan_mismatches` and fails the run.
 //   socketio       the real socket.io-client, JSON-parsing every event: the cross-check.
 //
+// --resume 1 (raw only): clients that track log positions and resume, as the dashboard does.
+// Each connects with `40{"positions":true}`, keeps the position of every `metrics` packet
+// (`42["metrics",[...],{"position":"<id>"}]`), and when its socket closes (a killed server
+// drops it, a stopped one disconnects it) reconnects after 100-250 ms, again until a server
+// answers, sending `40{"resume":"<last position>"}`. Duplicates and losses are counted by the
+// same per-client sequence bitmap. A client is "whole" again at the first live (not replayed)
+// packet after a reconnect at which it holds every event up to the newest it has seen (or all
+// it was owed); the result lists when each client went down, reconnected and was whole.
+//
 // Per event: latency = receive time (performance.timeOrigin + performance.now(), sub-ms) - ts.
 // Latencies go to a fixed histogram (0.05 ms bins), not an array: 10,000 ev/s x 100 clients
 // x 60 s is 60 M samples. Duplicates are found with a bitmap per client indexed by the
@@ -36,6 +45,8 @@ const CLIENTS = Number(args.clients ?? 1);
 const OUT = args.out;
 const IMPL = args.impl ?? "raw";
 if (!["raw", "socketio"].includes(IMPL)) throw new Error(`--impl must be raw or socketio, not ${IMPL}`);
+const RESUME = args.resume === "1";
+if (RESUME && IMPL !== "raw") throw new Error("--resume needs --impl raw");
 const SAMPLE_EVERY = 64;
 const CONNECT_TIMEOUT_MS = Number(args["connect-timeout"] ?? 30) * 1000;
 const HARD_TIMEOUT_MS = Number(args["max-seconds"] ?? 3600) * 1000; // never run unbounded
@@ -60,7 +71,11 @@ let finished = false;
 const now = () => performance.timeOrigin + performance.now();
 
 function newClient(index) {
-  return { index, received: 0, duplicates: 0, gaps: 0, gapEvents: 0, bits: new Uint8Array(1 << 17), connected: false, errors: 0 };
+  return {
+    index, received: 0, duplicates: 0, gaps: 0, gapEvents: 0, bits: new Uint8Array(1 << 17), connected: false, errors: 0,
+    // resume mode: last position, lowest sequence not yet received, newest seen, reconnect history
+    position: null, next: 1, maxSeq: 0, downs: [], reconnects: [], wholes: [], awaitingWhole: false,
+  };
 }
 
 // One event seen by client c at time t: histogram its latency, mark its sequence number.
@@ -79,6 +94,20 @@ function record(c, t, seq, ts) {
   const mask = 1 << (seq & 7);
   if (c.bits[byte] & mask) c.duplicates++;
   else { c.bits[byte] |= mask; c.received++; }
+  if (seq > c.maxSeq) c.maxSeq = seq;
+}
+
+const hasSeq = (c, seq) => (seq >>> 3) < c.bits.length && (c.bits[seq >>> 3] & (1 << (seq & 7))) !== 0;
+
+// Resume mode, after each packet: advance the client's hole-free prefix; after a reconnect, the
+// first live packet (or the last event owed) with no hole below the newest event makes it whole.
+function checkWhole(c, t, replay) {
+  while (hasSeq(c, c.next)) c.next++;
+  if (!c.awaitingWhole || c.next <= c.maxSeq) return;
+  if (!replay || (expected !== null && c.received >= expected)) {
+    c.awaitingWhole = false;
+    c.wholes.push(t);
+  }
 }
 
 function packetDone(n) {
@@ -117,32 +146,50 @@ const GAP_PREFIX = '42["gap",';
 const recentScans = []; // [{ bytes, pairs }], newest first
 const RECENT_SCANS = 4;
 
+const POSITION_HEAD = ',{"position":"';
+
 function scanMetrics(text) {
   EVENT_HEAD.lastIndex = METRICS_PREFIX.length;
   const check = packets < 10 || packets % SAMPLE_EVERY === 0;
   const pairs = [];
   let m;
   while ((m = EVENT_HEAD.exec(text)) !== null) pairs.push(seqOf(m[1]), Number(m[2]));
+  // The optional second argument, {"position": "<id>"[, "replay": true]}, closes the packet.
+  let position = null;
+  let replay = false;
+  const at = text.lastIndexOf(POSITION_HEAD);
+  if (at > 0) {
+    const from = at + POSITION_HEAD.length;
+    position = text.slice(from, text.indexOf('"', from));
+    replay = text.includes('"replay":true', from);
+  }
   if (check) {
-    const batch = JSON.parse(text.slice(2))[1];
+    const [, batch, meta] = JSON.parse(text.slice(2));
     const same = batch.length * 2 === pairs.length
-      && batch.every((e, i) => seqOf(e.id) === pairs[2 * i] && e.ts === pairs[2 * i + 1]);
+      && batch.every((e, i) => seqOf(e.id) === pairs[2 * i] && e.ts === pairs[2 * i + 1])
+      && (meta?.position ?? null) === position && Boolean(meta?.replay) === replay;
     if (!same) scanMismatches++;
   }
-  return pairs;
+  return { pairs, position, replay };
 }
 
 function onMetrics(c, t, bytes) {
-  let pairs = null;
-  for (const scan of recentScans) {
-    if (scan.bytes.length === bytes.length && scan.bytes.equals(bytes)) { pairs = scan.pairs; break; }
+  let scan = null;
+  for (const recent of recentScans) {
+    if (recent.bytes.length === bytes.length && recent.bytes.equals(bytes)) { scan = recent.scan; break; }
   }
-  if (pairs === null) {
-    pairs = scanMetrics(bytes.toString());
-    recentScans.unshift({ bytes, pairs });
+  if (scan === null) {
+    scan = scanMetrics(bytes.toString());
+    recentScans.unshift({ bytes, scan });
     if (recentScans.length > RECENT_SCANS) recentScans.pop();
   }
+  const { pairs } = scan;
   for (let i = 0; i < pairs.length; i += 2) record(c, t, pairs[i], pairs[i + 1]);
+  if (RESUME) {
+    c.lastAt = t;
+    if (scan.position !== null) c.position = scan.position;
+    checkWhole(c, t, scan.replay);
+  }
   packetDone(pairs.length / 2);
 }
 
@@ -151,28 +198,56 @@ const METRICS_HEAD = Buffer.from(METRICS_PREFIX);
 function makeRawClient(index) {
   const c = newClient(index);
   const url = URL_.replace(/^http/, "ws") + "/socket.io/?EIO=4&transport=websocket";
-  const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: CONNECT_TIMEOUT_MS });
-  c.close = () => ws.close();
+  let ws = null;
+  c.close = () => ws && ws.close();
   const fail = (message) => { if (!c.connected && !c.errors) { c.errors++; c.lastError = message; checkReady(); } };
-  ws.on("message", (data) => {
-    const t = now();
-    if (data.length > METRICS_HEAD.length && data.compare(METRICS_HEAD, 0, METRICS_HEAD.length, 0, METRICS_HEAD.length) === 0) {
-      onMetrics(c, t, data);
-      return;
-    }
-    const text = data.toString();
-    if (text === "2") ws.send("3"); // Engine.IO ping -> pong
-    else if (text.startsWith(GAP_PREFIX)) {
-      c.gaps++;
-      c.gapEvents += JSON.parse(text.slice(2))[1].dropped || 0;
-    } else if (text[0] === "0") ws.send("40"); // Engine.IO open -> Socket.IO CONNECT to "/"
-    else if (text.startsWith("40")) { c.connected = true; checkReady(); }
-    else if (text.startsWith("44")) fail(`connect_error ${text.slice(2)}`);
-    else if (text === "1" || text === "41") c.disconnectReason = "server close";
-    else protocolErrors++;
-  });
-  ws.on("error", (err) => fail(String(err && err.message)));
-  ws.on("close", () => { if (c.connected && !c.disconnectReason) c.disconnectReason = "transport close"; fail("closed before connect"); });
+  // Resume mode: the Socket.IO CONNECT asks for positions, or resumes from the last one.
+  const connectPacket = () => {
+    if (!RESUME) return "40";
+    return "40" + JSON.stringify(c.position === null ? { positions: true } : { resume: c.position });
+  };
+  const reconnectLater = () => {
+    if (finished) return;
+    setTimeout(open, 100 + Math.random() * 150);
+  };
+  function open() {
+    if (finished) return;
+    const socket = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: CONNECT_TIMEOUT_MS });
+    ws = socket;
+    let joined = false;
+    socket.on("message", (data) => {
+      const t = now();
+      if (data.length > METRICS_HEAD.length && data.compare(METRICS_HEAD, 0, METRICS_HEAD.length, 0, METRICS_HEAD.length) === 0) {
+        onMetrics(c, t, data);
+        return;
+      }
+      const text = data.toString();
+      if (text === "2") socket.send("3"); // Engine.IO ping -> pong
+      else if (text.startsWith(GAP_PREFIX)) {
+        c.gaps++;
+        c.gapEvents += JSON.parse(text.slice(2))[1].dropped || 0;
+      } else if (text[0] === "0") socket.send(connectPacket()); // Engine.IO open -> Socket.IO CONNECT to "/"
+      else if (text.startsWith("40")) {
+        joined = true;
+        if (!c.connected) { c.connected = true; checkReady(); }
+        else { c.reconnects.push(t); c.awaitingWhole = true; }
+      } else if (text.startsWith("44")) fail(`connect_error ${text.slice(2)}`);
+      else if (text === "1" || text === "41") c.disconnectReason = "server close";
+      else protocolErrors++;
+    });
+    socket.on("error", (err) => { if (!RESUME || !c.connected) fail(String(err && err.message)); });
+    socket.on("close", () => {
+      if (c.connected && !c.disconnectReason) c.disconnectReason = "transport close";
+      if (!RESUME) { fail("closed before connect"); return; }
+      if (finished) return;
+      if (!c.connected) fail("closed before connect");
+      else {
+        if (joined) c.downs.push(now());
+        reconnectLater(); // the server is gone or restarting: try again until one answers
+      }
+    });
+  }
+  open();
   return c;
 }
 
@@ -193,7 +268,11 @@ function checkReady() {
 let expected = null;
 let drainTimer = null;
 function maybeDone() {
-  if (clients.every((c) => c.received + c.gapEvents >= expected)) finish("complete");
+  if (clients.every((c) => c.received + c.gapEvents >= expected)) {
+    // A client whose catch-up brought the last events owed (no live packet followed) was whole then.
+    for (const c of clients) if (c.awaitingWhole && c.received >= expected) { c.awaitingWhole = false; c.wholes.push(c.lastAt); }
+    finish("complete");
+  }
 }
 
 function finish(reason) {
@@ -215,6 +294,13 @@ function finish(reason) {
     gaps: clients.reduce((s, c) => s + c.gaps, 0),
     gap_events: clients.reduce((s, c) => s + c.gapEvents, 0),
     disconnected: clients.filter((c) => c.disconnectReason).length,
+    resume: RESUME,
+    // resume mode, per client: epoch ms when its socket closed, when it was connected again,
+    // and when it was whole again (see checkWhole); a client never whole again has null
+    downs: RESUME ? clients.map((c) => c.downs) : undefined,
+    reconnects: RESUME ? clients.map((c) => c.reconnects) : undefined,
+    wholes: RESUME ? clients.map((c) => c.wholes) : undefined,
+    still_resuming: RESUME ? clients.filter((c) => c.awaitingWhole).length : undefined,
     events_seen: events,
     packets,
     max_batch: maxBatch,

@@ -140,16 +140,17 @@ class Server:
     """The product backend (`backend/app.py`), the naive baseline (`bench/naive_server.py`) or
     the two-hop floor (`bench/ws_forward.py`)."""
 
-    def __init__(self, procs: Processes, kind: str, redis_url: str, log_path: Path, **settings):
+    def __init__(self, procs: Processes, kind: str, redis_url: str, log_path: Path, port: int | None = None,
+                 **settings):
         self.procs = procs
-        self.port = free_port()
+        self.port = port or free_port()  # a restart (the kill cell) comes back on the same port
         self.base = f"http://{HOST}:{self.port}"
         env = clean_env(REDIS_URL=redis_url, PORT=self.port, HOST=HOST, LOG_LEVEL="WARNING",
                         RATE_LIMIT="1000000 per minute", CORS_ORIGINS=self.base, **settings)
         script = {"product": BACKEND / "app.py", "naive": BENCH / "naive_server.py",
                   "forward": BENCH / "ws_forward.py"}[kind]
         self.log_path = log_path
-        self._log = open(log_path, "wb")
+        self._log = open(log_path, "ab" if port else "wb")  # a restart (same port) appends to the log
         self.proc = procs.start([PYTHON, str(script)], env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
         self.pid = self.proc.pid
         health = "/api/health"
@@ -163,12 +164,19 @@ class Server:
         self._log.close()
         return self.log_path.read_text(errors="replace")
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no flush, no Socket.IO disconnect, sockets just drop."""
+        self.procs.stop(self.proc, timeout=5, sig=signal.SIGKILL)
+        self._log.close()
+
 
 def run_generator(procs: Processes, redis_url: str, rate: float, duration: float, batch: int,
-                  log_path: Path, timeout: float) -> dict:
+                  log_path: Path, timeout: float, transport: str = "log") -> dict:
     """Run backend/generator.py to completion; returns published count, wall and CPU time.
-    CPU comes from wait4's rusage, the only exact figure for a process that has exited."""
-    argv = [PYTHON, str(BACKEND / "generator.py"), "--rate", str(rate), "--duration", str(duration), "--seed", "1"]
+    CPU comes from wait4's rusage, the only exact figure for a process that has exited.
+    `transport`: log (the durable log, the generator's default) or pubsub (PUBLISH on the channel)."""
+    argv = [PYTHON, str(BACKEND / "generator.py"), "--rate", str(rate), "--duration", str(duration), "--seed", "1",
+            "--transport", transport]
     if batch:
         argv += ["--batch", str(batch)]
     started = time.monotonic()
@@ -203,7 +211,7 @@ class Clients:
     """One or two Node processes running bench/clients.mjs, sharing the clients between them."""
 
     def __init__(self, procs: Processes, url: str, clients: int, workers: int, run_dir: Path, tag: str,
-                 max_seconds: float, impl: str = "raw"):
+                 max_seconds: float, impl: str = "raw", resume: bool = False):
         self.procs = procs
         self.outs: list[Path] = []
         self.procs_: list[subprocess.Popen] = []
@@ -214,7 +222,7 @@ class Clients:
             self.outs.append(out)
             self.procs_.append(procs.start(
                 ["node", str(BENCH / "clients.mjs"), "--url", url, "--clients", str(n), "--out", str(out),
-                 "--max-seconds", str(int(max_seconds)), "--impl", impl],
+                 "--max-seconds", str(int(max_seconds)), "--impl", impl, *(["--resume", "1"] if resume else [])],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(run_dir / f"{tag}.clients{i}.log", "wb"),
                 cwd=BENCH, text=True, bufsize=1))
 

@@ -15,9 +15,9 @@ MS = "{:.2f} ms"
 def find(rows: list[dict], rate: int, clients: int, kind: str = "product", mode: str = "gevent",
          role: str | None = None) -> dict | None:
     for row in rows:
-        # Without a role asked, the cross-check rows (socket.io-client, WebSocket servers) never
-        # stand in for a cell.
-        role_ok = row["role"] not in ("client", "ws") if role is None else row["role"] == role
+        # Without a role asked, the cross-check rows (socket.io-client, WebSocket servers, the
+        # pub/sub transport, the kill cell) never stand in for a cell.
+        role_ok = row["role"] not in ("client", "ws", "transport", "kill") if role is None else row["role"] == role
         if (row["rate"], row["clients"], row["kind"], row["mode"]) == (rate, clients, kind, mode) and \
                 role_ok and not row["probe"]:
             return row
@@ -60,6 +60,11 @@ def budget_lines(result: dict) -> list[dict]:
         base_row=high_naive, fmt="{:.0f} MB")
     add("10,000 ev/s x 100 clients: backend CPU-s per million deliveries", "<= 0.5", high, "cpu_s_per_million",
         0.5, base_row=high_naive, fmt="{:.3f}")
+    pair = next((r for r in result.get("transport_ratios", []) if (r["rate"], r["clients"]) == (10_000, 100)), None)
+    add("10,000 ev/s x 100 clients: backend CPU per delivery, durable log / pub/sub (same run)", "<= 1.2",
+        {"v": pair.get("cpu_s_per_million_log_over_pubsub")} if pair else None, "v", 1.2, fmt="{:.2f}x",
+        extra=(f"median of {pair['pairs']} paired runs; on this branch pub/sub input is bridged into the log, "
+               "so the pub/sub cell pays the log path plus the bridge") if pair else "")
     add("stretch: 20,000 ev/s x 100 clients: p99", "<= 100 ms", find(rows, 20_000, 100), "p99_ms", 100.0, fmt=MS)
     # Capacity is what the backend sustains with exact counts when offered more than the line asks:
     # at exactly 100,000 offered, events / (publishing + settle time) can only land a hair under
@@ -165,6 +170,8 @@ def markdown(result: dict) -> str:
                     out.append(f"| {row['rate']:,} | {row['mode']} | {row.get('p50_ms')} | {row.get('p99_ms')} "
                                f"| {row.get('max_ms')} | {row.get('lost', 0):,.0f} | {row.get('cpu_s_per_million')} "
                                f"| {row.get('rss_peak_mb')} |")
+    out += transports(result)
+    out += kills(result["medians"])
     out += ws_servers(result["medians"])
     rest = next((r for r in result["medians"] if r["role"] == "rest" and r.get("rest")), None)
     if rest:
@@ -183,6 +190,62 @@ def markdown(result: dict) -> str:
             "\"harness-bound\": the Node client process was the bottleneck, so the figure bounds the backend "
             "from above. Raw per-run records: latest.json `runs`; logs: runs/ (not committed).", ""]
     return "\n".join(out)
+
+
+def transports(result: dict) -> list[str]:
+    """The durable log (the generator's default) beside pub/sub, the same cells in the same run."""
+    pairs = result.get("transport_ratios") or []
+    if not pairs:
+        return []
+    rows = result["medians"]
+    out = ["", "## Durable vs pub/sub (the same product, the same run)", "",
+           "`log`: the generator appends to the durable log (XADD); `pubsub`: it PUBLISHes on the channel "
+           "and one replica bridges each message into the log. Either way the backend reads the log, fans it "
+           "out and records it (consumer group). The ratio is durable / pub/sub, per repeat, median; the "
+           "budget is CPU per delivery <= 1.2x.", "",
+           "| cell | transport | p50 | p99 | max (ms) | lost | CPU-s / M deliv. (ingest: / M events) | ingest ev/s "
+           "| exact counts |", "|---|---|---|---|---|---|---|---|---|"]
+    for pair in pairs:
+        for transport in ("log", "pubsub"):
+            row = next((r for r in rows if r["kind"] == "product" and r["mode"] == "gevent" and r.get("transport") ==
+                        transport and (r["rate"], r["clients"], r.get("batch") or 0) ==
+                        (pair["rate"], pair["clients"], pair["batch"]) and r["role"] in ("matrix", "ingest", "transport")),
+                       None)
+            if row:
+                out.append(f"| {row['rate']:,} ev/s x {row['clients']} | {transport} | {row.get('p50_ms', '-')} "
+                           f"| {row.get('p99_ms', '-')} | {row.get('max_ms', '-')} | {row.get('lost', 0):,.0f} "
+                           f"| {row.get(pair['cpu_field'])} "
+                           f"| {'-' if row['clients'] else format(row.get('ingest_rate') or 0, ',.0f')} "
+                           f"| {row.get('exact_runs')} |")
+        out.append(f"| {pair['rate']:,} ev/s x {pair['clients']} | **log / pubsub** "
+                   f"| {pair.get('p50_ms_log_over_pubsub')}x | {pair.get('p99_ms_log_over_pubsub')}x "
+                   f"| {pair.get('max_ms_log_over_pubsub')}x | | **{pair.get(pair['cpu_field'] + '_log_over_pubsub')}x** "
+                   f"| {'' if pair['clients'] else str(pair.get('ingest_rate_log_over_pubsub')) + 'x'} "
+                   f"| {pair['pairs']} pair(s) |")
+    return out
+
+
+def kills(rows: list[dict]) -> list[str]:
+    """The kill cell: SIGKILL mid-run, restart on the same port, resuming clients."""
+    kill_rows = [r for r in rows if r.get("kill")]
+    if not kill_rows:
+        return []
+    out = ["", "## Backend SIGKILLed mid-run (resuming clients)", "",
+           "The backend is SIGKILLed at 30% of the publishing time and started again on the same port 1 s later; "
+           "the generator keeps appending to the log. The clients (raw, `positions`) reconnect every 100-250 ms "
+           "and resume from their last position. Whole = a client's first live packet after its reconnect with "
+           "no hole below the newest event it holds. Latencies include the events held back while the backend "
+           "was down. Lost and duplicates must be 0; the recent list and the aggregates must be exact.", "",
+           "| cell | published | lost at clients | dup | aggregate count | /recent exact | log lag after | restart -> "
+           "answering (s) | restart -> all reconnected (s) | restart -> all whole (s) | p50 / p99 / max (ms) "
+           "| exact runs |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in kill_rows:
+        out.append(f"| {r['cell']} | {r.get('published', 0):,.0f} | {r.get('lost_total')} | {r.get('duplicates_total')} "
+                   f"| {r.get('aggregate_count', 0):,.0f} | {r.get('recent_exact_runs')} | {r.get('log_lag')} "
+                   f"| {r.get('restart_to_answering_s')} | {r.get('restart_to_all_reconnected_s')} "
+                   f"| {r.get('restart_to_all_whole_s')} | {r.get('p50_ms')} / {r.get('p99_ms')} / {r.get('max_ms')} "
+                   f"| {r.get('exact_runs')} |")
+    return out
 
 
 def ws_servers(rows: list[dict]) -> list[str]:
@@ -208,7 +271,7 @@ def plot(result: dict, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=80)
     rows = [r for r in result["medians"] if r.get("p99_ms") is not None and r["mode"] == "gevent"
-            and r["role"] not in ("client", "floor", "ws")]
+            and r["role"] not in ("client", "floor", "ws", "transport", "kill")]
     colors = {1: "tab:blue", 10: "tab:orange", 100: "tab:green"}
     for kind, style in (("product", "-"), ("naive", "--")):
         for clients in sorted({r["clients"] for r in rows}):
@@ -255,9 +318,10 @@ def write(result: dict, out_dir: Path) -> None:
 if __name__ == "__main__":  # re-render the report from a saved latest.json
     import sys
 
-    from run import medians, ratios  # the summary is recomputed from the raw runs
+    from run import medians, ratios, transport_ratios  # the summary is recomputed from the raw runs
 
     src = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "results" / "latest.json"
     saved = json.loads(src.read_text())
     saved["medians"], saved["ratios"] = medians(saved["runs"]), ratios(saved["runs"])
+    saved["transport_ratios"] = transport_ratios(saved["runs"])
     write(saved, src.parent)

@@ -36,13 +36,17 @@ NUMERIC_SKIP = {"rate", "clients", "batch", "duration_s"}
 
 def matrix(profile: str) -> list[Cell]:
     """The cells of a profile, in the order they run within one repeat. Baselines run right
-    after the product cell they compare to, so both see the same machine state."""
+    after the product cell they compare to, so both see the same machine state. Product cells
+    use the durable log (the generator's default); a `-pubsub` cell right after its log cell
+    publishes on the channel instead (bridged into the log), for the durable-vs-pub/sub table."""
     if profile == "smoke":
         return [Cell(100, 1, kind="floor", role="floor"), Cell(100, 2, kind="forward", role="floor"), Cell(100, 2),
+                Cell(100, 2, transport="pubsub", role="transport"),
                 Cell(100, 2, kind="naive", role="baseline"),
                 Cell(1000, 10),
                 Cell(1000, 10, client="socketio", role="client"),
-                Cell(20_000, 0, batch=500, role="ingest"), Cell(1000, 0, probe=True, role="rest")]
+                Cell(20_000, 0, batch=500, role="ingest"), Cell(1000, 0, probe=True, role="rest"),
+                Cell(200, 5, kill=True, role="kill")]
     # The floors: one hop (a bare subscriber), then two (a bare forwarder to the same clients).
     cells: list[Cell] = [Cell(100, 1, kind="floor", role="floor"), Cell(100, 1, kind="forward", role="floor"),
                          Cell(100, 10, kind="forward", role="floor")]
@@ -50,7 +54,8 @@ def matrix(profile: str) -> list[Cell]:
     for rate in (100, 1000, 10_000):
         for clients in (1, 10, 100):
             cells.append(Cell(rate, clients))
-            if (rate, clients) in baselines:
+            if (rate, clients) in baselines:  # the same producer on pub/sub, then the naive server
+                cells.append(Cell(rate, clients, transport="pubsub", role="transport"))
                 cells.append(Cell(rate, clients, kind="naive", role="baseline"))
             if (rate, clients) in {(1000, 100), (10_000, 100)}:
                 cells.append(Cell(rate, clients, mode="threading", role="async"))
@@ -61,12 +66,15 @@ def matrix(profile: str) -> list[Cell]:
     cells.append(Cell(100, 10, client="socketio", role="client"))
     cells.append(Cell(1000, 100, client="socketio", role="client"))
     cells.append(Cell(20_000, 100, role="stretch"))
-    # Ingest at the budget's rate (the line), then offered faster to see the headroom.
+    # Ingest at the budget's rate (the line), on the log and on pub/sub, then offered faster.
     cells.append(Cell(100_000, 0, batch=500, role="ingest"))
+    cells.append(Cell(100_000, 0, batch=500, transport="pubsub", role="transport"))
     # 20% over the line: enough to measure capacity above it, not so much that a 60 s backlog
     # passes Redis's pub/sub output buffer limit, which would end in a dropped subscription.
     cells.append(Cell(120_000, 0, batch=500, role="ingest"))
     cells.append(Cell(10_000, 0, probe=True, role="rest"))
+    # SIGKILL the backend mid-run, restart it: resuming clients must end whole (0 lost, 0 dup).
+    cells.append(Cell(1000, 100, kill=True, role="kill"))
     return cells
 
 
@@ -96,7 +104,8 @@ def medians(runs: list[dict]) -> list[dict]:
         by_cell.setdefault(run["cell"], []).append(run)
     rows = []
     for group in by_cell.values():
-        row = {k: group[0][k] for k in ("cell", "rate", "clients", "kind", "mode", "batch", "probe", "role")}
+        row = {k: group[0].get(k) for k in ("cell", "rate", "clients", "kind", "mode", "batch", "probe", "role",
+                                             "transport", "kill")}
         row["repeats"] = len(group)
         for k, v in group[0].items():
             if k in NUMERIC_SKIP or isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -110,6 +119,8 @@ def medians(runs: list[dict]) -> list[dict]:
                 row[k + "_max"] = round(statistics.median(values), 3)
         row["exact_all"] = all(g.get("exact") for g in group)
         row["exact_runs"] = f"{sum(bool(g.get('exact')) for g in group)}/{len(group)}"
+        if any("recent_exact" in g for g in group):  # the kill cell's /recent check
+            row["recent_exact_runs"] = f"{sum(bool(g.get('recent_exact')) for g in group)}/{len(group)}"
         row["lost_total"] = sum(g.get("lost", 0) or 0 for g in group)
         row["duplicates_total"] = sum(g.get("duplicates", 0) or 0 for g in group)
         row["notes"] = summarize_notes(group)
@@ -154,7 +165,7 @@ def ratios(runs: list[dict]) -> list[dict]:
     out = []
     pairs: dict[tuple, dict[int, dict]] = {}
     for run in runs:
-        if run["mode"] != "gevent" or run["role"] in ("client", "floor", "ws"):
+        if run["mode"] != "gevent" or run["role"] in ("client", "floor", "ws", "transport", "kill"):
             continue
         pairs.setdefault((run["rate"], run["clients"]), {}).setdefault(run["repeat"], {})[run["kind"]] = run
     for (rate, clients), by_repeat in sorted(pairs.items()):
@@ -167,6 +178,28 @@ def ratios(runs: list[dict]) -> list[dict]:
                     "product_delivered_pct": _delivered_pct(both, "product"),
                     "p50_naive_over_product": _ratio(both, "p50_ms"), "p99_naive_over_product": _ratio(both, "p99_ms"),
                     "cpu_per_million_naive_over_product": _ratio(both, "cpu_s_per_million")})
+    return out
+
+
+def transport_ratios(runs: list[dict]) -> list[dict]:
+    """Durable log / pub/sub for each product cell run on both, per repeat (same moment), then
+    the median: p50, p99, max, CPU-s per million deliveries (per million events for ingest)."""
+    pairs: dict[tuple, dict[int, dict]] = {}
+    for run in runs:
+        if run["kind"] != "product" or run["mode"] != "gevent" or run["role"] not in ("matrix", "ingest", "transport"):
+            continue
+        key = (run["rate"], run["clients"], run.get("batch") or 0)
+        pairs.setdefault(key, {}).setdefault(run["repeat"], {})[run.get("transport", "log")] = run
+    out = []
+    for (rate, clients, batch), by_repeat in sorted(pairs.items()):
+        # _ratio divides the "naive" run's figure by the "product" one's: here log by pub/sub.
+        both = [{"naive": v["log"], "product": v["pubsub"]} for v in by_repeat.values() if "log" in v and "pubsub" in v]
+        if not both:
+            continue
+        cpu = "cpu_s_per_million" if clients else "cpu_s_per_million_events"
+        out.append({"rate": rate, "clients": clients, "batch": batch, "pairs": len(both), "cpu_field": cpu,
+                    **{f"{f}_log_over_pubsub": _ratio(both, f) for f in ("p50_ms", "p99_ms", "max_ms", cpu,
+                                                                         "ingest_rate")}})
     return out
 
 
@@ -199,13 +232,25 @@ def complete(runs: list[dict], cells: list[Cell], repeat: int) -> list[str]:
                                 f"and {r.get('protocol_errors')} frame(s): its figures cannot be trusted")
             if r.get("backend_cpu_s") is None:
                 problems.append(f"{cell.key}: no backend CPU figure")
-            if cell.kind == "product" and r.get("accepted") is None:
+            if cell.kind == "product" and r.get("recorded") is None and r.get("aggregate_count") is None:
                 problems.append(f"{cell.key}: no health counts")
+            # The durable path promises exact counts (pub/sub does not: Redis may drop a slow
+            # subscriber): a non-exact count fails the run, whatever the profile; a slow one never.
+            if cell.kind == "product" and cell.transport == "log" and r.get("published") and not r.get("exact"):
+                problems.append(f"{cell.key}: counts not exact ({exact_detail(r)})")
+            if cell.kind == "product" and r.get("duplicates"):
+                problems.append(f"{cell.key}: {r['duplicates']} duplicate deliveries at the clients")
             if cell.probe and not (r.get("rest") and all(v["n"] for v in r["rest"].values())):
                 problems.append(f"{cell.key}: REST probe missing")
             if not r.get("server_alive", False):
                 problems.append(f"{cell.key}: server died during the run")
     return problems
+
+
+def exact_detail(r: dict) -> str:
+    keys = ("published", "prefilled", "recorded", "accepted", "log_lag", "aggregate_count", "recent_exact", "lost",
+            "duplicates")
+    return ", ".join(f"{k} {r.get(k)}" for k in keys if k in r)
 
 
 def parse_args() -> argparse.Namespace:
@@ -218,7 +263,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="seconds of publishing per cell (overrides the profile)")
     parser.add_argument("--repeat", type=int, help="runs per cell; medians are reported (3 full, 1 otherwise)")
     parser.add_argument("--only", default="", help="comma-separated roles to run: floor,matrix,baseline,ws,"
-                        "async,client,stretch,ingest,rest (default all)")
+                        "async,client,stretch,ingest,rest,transport,kill (default all)")
     parser.add_argument("--cells", default="", help="comma-separated substrings of cell keys to run, e.g. "
                         "product-gevent-10000x100")
     parser.add_argument("--profile", dest="profile_backend", action="store_true",
@@ -289,7 +334,9 @@ def main() -> int:
     opts = Options(duration=args.duration, drain_s=max(3.0, min(15.0, args.duration * 0.25)), run_dir=run_dir,
                    probe_requests=20 if args.profile == "smoke" else 300, client_procs=args.client_procs,
                    prefill_events=3600 if args.profile == "smoke" else 36_000, profile=args.profile_backend,
-                   extra_settings=dict(kv.split("=", 1) for kv in args.set))
+                   extra_settings=dict(kv.split("=", 1) for kv in args.set),
+                   # smoke: a short kill cell (the restart lands near the end; the catch-up completes it)
+                   kill_min_s=3.0 if args.profile == "smoke" else 6.0)
     # SIGTERM (e.g. from make or CI) unwinds like Ctrl-C so every child is stopped.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     info = machine_info()
@@ -299,7 +346,8 @@ def main() -> int:
     info["elapsed_s"] = round(time.monotonic() - started, 1)
     result = {"machine": info, "profile": args.profile, "duration_s": args.duration, "repeat": args.repeat,
               "drain_s": opts.drain_s, "cells": [asdict(c) | {"key": c.key} for c in cells],
-              "medians": medians(runs), "ratios": ratios(runs), "runs": runs}
+              "medians": medians(runs), "ratios": ratios(runs), "transport_ratios": transport_ratios(runs),
+              "runs": runs}
     problems = complete(runs, cells, args.repeat)
     if not info.get("origin_check", {}).get("ok"):
         problems.append(f"origin check: {info.get('origin_check')}")
@@ -323,8 +371,13 @@ def one_line(r: dict) -> str:
     parts.append(f"cpu {r.get('backend_cpu_s')} s ({r.get('cpu_s_per_million')} /M) rss {r.get('rss_peak_mb')} MB")
     if r.get("clients"):
         parts.append(f"clients busy {r.get('client_busy')}")
-    if r["role"] == "ingest":
+    if r["role"] == "ingest" or (r["role"] == "transport" and not r.get("clients")):
         parts.append(f"ingest {r.get('ingest_rate')} ev/s exact {r.get('exact')}")
+    if r.get("kill"):
+        parts.append(f"kill: lost {r.get('lost')} dup {r.get('duplicates')} aggregate {r.get('aggregate_count')} "
+                     f"recent exact {r.get('recent_exact')} lag {r.get('log_lag')}; restart -> answering "
+                     f"{r.get('restart_to_answering_s')} s, all reconnected {r.get('restart_to_all_reconnected_s')} s, "
+                     f"all whole {r.get('restart_to_all_whole_s')} s")
     if r.get("rest"):
         parts.append("rest p99 " + ", ".join(f"{k} {v['p99_ms'] and round(v['p99_ms'], 2)} ms"
                                              for k, v in r["rest"].items()))

@@ -21,6 +21,7 @@ from analytics.api import errors, events, health, metrics, openapi
 from analytics.api.limits import install_limits
 from analytics.cache.aggregates import Aggregates
 from analytics.cache.recent import RecentEvents
+from analytics.events.series import SeriesCap
 from analytics.settings import Settings
 from analytics.sockets import engineio_adapter
 from analytics.sockets.fanout import Fanout, gap_packet
@@ -50,6 +51,7 @@ class Runtime:
     recent: RecentEvents
     aggregates: Aggregates
     log: DurableLog
+    series: SeriesCap
     fanout: Fanout | None = None
     listener: Listener | None = None
     bridge_lease: Lease | None = None
@@ -89,7 +91,8 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     client = connect_redis(settings)
     runtime = Runtime(settings, client, RecentEvents(client, settings.RECENT_KEY, settings.RECENT_MAX),
                       Aggregates(client, settings.AGG_PREFIX), DurableLog(client, settings.STREAM_KEY,
-                                                                         settings.STREAM_MAXLEN))
+                                                                         settings.STREAM_MAXLEN),
+                      SeriesCap(client, f"{settings.AGG_PREFIX}:series", settings.MAX_SERIES, time.time))
     app.extensions["analytics"] = runtime
 
     errors.register_error_handlers(app)
@@ -122,7 +125,7 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
             return refused
         return generate_latest(), 200, {"Content-Type": CONTENT_TYPE_LATEST}
 
-    socketio.init_app(app, async_mode=settings.ASYNC_MODE, cors_allowed_origins=settings.CORS_ORIGINS,
+    socketio.init_app(app, async_mode=settings.ASYNC_MODE, cors_allowed_origins=origin_check(settings.CORS_ORIGINS),
                       max_http_buffer_size=64 * 1024, logger=False, engineio_logger=False)
     why_not = engineio_adapter.install_websocket(socketio.server.eio, settings.WS_SERVER, settings.DIRECT_WRITES)
     if why_not:
@@ -132,6 +135,23 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     if start_stream:
         start_stream_tasks(runtime)
     return app
+
+
+def origin_check(allowed: list[str]) -> Callable[[str | None, dict], bool]:
+    """Socket.IO origins: the dashboards in CORS_ORIGINS, and the server's own origin, as
+    Flask-SocketIO allows by default (python-socketio's client sends the URL it connects to as
+    its Origin). A client that sends no Origin is not a browser and is let through by engineio."""
+    if "*" in allowed:
+        return lambda origin, environ: True
+    listed = set(allowed)
+
+    def check(origin: str | None, environ: dict) -> bool:
+        if origin in listed:
+            return True
+        host = environ.get("HTTP_HOST")
+        return host is not None and origin == f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
+
+    return check
 
 
 def yield_to_io_for(async_mode: str) -> Callable[[], None]:
@@ -169,6 +189,7 @@ def start_stream_tasks(runtime: Runtime) -> None:
                                 socketio.sleep, yield_to_io=yield_to_io)
     runtime.bridge_lease = Lease(runtime.redis, f"{settings.STREAM_KEY}:bridge")
     runtime.listener = Listener(runtime.redis, settings.METRICS_CHANNEL, [runtime.log.append], socketio.sleep,
-                                yield_to_io=yield_to_io, active=runtime.bridge_lease.held)
+                                yield_to_io=yield_to_io, active=runtime.bridge_lease.held,
+                                admit=lambda events: runtime.series.admit(events, "channel"))
     for task in (runtime.batcher.run, runtime.recorder.run, runtime.reader.run, runtime.listener.run):
         socketio.start_background_task(task)

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     STREAM_KEY: RedisKey = "metrics:log"  # the durable log (a Redis Stream)
     STREAM_MAXLEN: int = Field(100_000, ge=1_000, le=100_000_000)  # entries kept at most (~; one per message)
     STREAM_RETENTION_S: int = Field(600, ge=10, le=7 * 86400)  # recorded entries older than this are trimmed
+    MAX_SERIES: int = Field(10_000, ge=1, le=1_000_000)  # distinct (source, metric) pairs; new ones past it are rejected
     # Access control (docs/security.md); every one off when unset, as `make run` leaves them.
     API_KEYS: Annotated[list[str], NoDecode] = []  # SHA-256 hex digests of producer keys, `digest@source` binds one
     INGEST_RATE_LIMIT: NonEmpty = "6000 per minute"  # POST /api/events per API key (when API_KEYS is set)

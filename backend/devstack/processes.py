@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -54,6 +55,17 @@ def wait_http(url: str, timeout: float = 30.0) -> dict:
 def get_json(url: str, timeout: float = 10.0) -> dict:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
+
+
+def http_status(url: str, timeout: float = 5.0) -> int:
+    """The HTTP status of a GET, 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
 
 
 def redis_argv(port: int, workdir: str, *extra: str) -> list[str]:
@@ -100,7 +112,7 @@ def backend(redis_url: str, port: int | None = None, **settings):
     """The real backend process (gevent, as shipped); yields its base URL."""
     port = port or free_port()
     base = f"http://{HOST}:{port}"
-    env = clean_env(REDIS_URL=redis_url, PORT=port, HOST=HOST, CORS_ORIGINS=base, **settings)
+    env = clean_env(**{"REDIS_URL": redis_url, "PORT": port, "HOST": HOST, "CORS_ORIGINS": base, **settings})
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

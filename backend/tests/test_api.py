@@ -61,7 +61,7 @@ def test_recent_rejects_bad_parameters(client, query, field):
 def test_aggregate_has_the_contract_shape(client, runtime):
     write_events(runtime, [event("orders", 10.0), event("orders", 30.0, source="api")])
     body = client.get("/api/metrics/aggregate?window=60").json
-    assert set(body) == {"window", "from", "to", "total", "metrics", "sources"}
+    assert set(body) == {"window", "from", "to", "total", "metrics", "sources", "truncated"}
     assert body["window"] == 60 and body["to"] - body["from"] >= 59_000
     assert set(body["metrics"]["orders"]) == {"count", "sum", "avg", "min", "max", "rate", "p50", "p95", "p99"}
     assert body["metrics"]["orders"]["avg"] == 20.0 and body["total"]["count"] == 2

@@ -20,7 +20,7 @@ import socketio
 import websocket
 
 from analytics.stream.durable_log import DurableLog
-from devstack.processes import APP, GENERATOR, clean_env, free_port, redis_argv, redis_server
+from devstack.processes import APP, GENERATOR, clean_env, free_port, http_status, redis_argv, redis_server
 from tests.helpers import event
 
 pytestmark = pytest.mark.e2e
@@ -42,7 +42,7 @@ class Backend:
     def start(self) -> Backend:
         self.proc = subprocess.Popen([sys.executable, str(APP)], env=self.env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
-        wait_until(lambda: status(f"{self.base}/api/health") == 200, 30, "backend healthy")
+        wait_until(lambda: http_status(f"{self.base}/api/health") == 200, 30, "backend healthy")
         return self
 
     def signal(self, sig: int) -> int:
@@ -109,16 +109,6 @@ class Client:
 def _key(position: str) -> tuple[int, int]:
     ms, seq = position.split("-")
     return int(ms), int(seq)
-
-
-def status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
 
 
 def get_json(url: str) -> dict:
@@ -319,11 +309,11 @@ def test_redis_killed_and_restarted_the_stream_is_back_within_a_second_and_nothi
             time.sleep(1.5)
             redis_proc.kill()
             redis_proc.wait(10)
-            wait_until(lambda: status(f"{backend.base}/api/health") == 503, 10, "health degraded")
+            wait_until(lambda: http_status(f"{backend.base}/api/health") == 503, 10, "health degraded")
             time.sleep(1.0)
             redis_proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
             wait_until(lambda: status_redis(port), 10, "redis back")
-            back_in = wait_until(lambda: status(f"{backend.base}/api/health") == 200, 10, "health ok")
+            back_in = wait_until(lambda: http_status(f"{backend.base}/api/health") == 200, 10, "health ok")
             n = finished()
         print(f"stream back {back_in:.2f}s after Redis answered")
         assert back_in < 1.5  # the design asks for 1 s; the margin is this machine's noise
@@ -398,3 +388,15 @@ def redis_url_fresh():
     """A private redis-server for one scenario."""
     with redis_server() as (url, _, _):
         yield url
+
+
+def test_the_generator_stopped_with_sigterm_logs_what_it_counted_and_exits_0(redis_url_fresh):
+    proc = subprocess.Popen([sys.executable, str(GENERATOR), "--rate", "2000", "--duration", "60", "--batch", "20"],
+                            env=clean_env(REDIS_URL=redis_url_fresh), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    published = int(next(ln for ln in out.splitlines() if ln.startswith("generator: published")).split()[2])
+    assert published > 0 and len(logged_ids(redis_url_fresh)) == published  # the batch in hand was sent

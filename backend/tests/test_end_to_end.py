@@ -15,7 +15,16 @@ import pytest
 import socketio
 import websocket
 
-from devstack.processes import GENERATOR, backend, clean_env, generator, get_json, published, redis_server
+from devstack.processes import (
+    GENERATOR,
+    backend,
+    clean_env,
+    generator,
+    get_json,
+    http_status,
+    published,
+    redis_server,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -149,23 +158,13 @@ def test_listener_survives_redis_restart_and_resumes():
         assert down.value.code == 503
         with redis_server(port) as (_, _, _):
             deadline = time.monotonic() + 20
-            while get_json_status(f"{base}/api/health") != 200 and time.monotonic() < deadline:
+            while http_status(f"{base}/api/health") != 200 and time.monotonic() < deadline:
                 time.sleep(0.2)
             time.sleep(1.5)  # the listener resubscribes with backoff
             generator(redis_url, "--rate", "50", "--duration", "1")
             assert len(client.wait_for(100)) == 100
             assert get_json(f"{base}/api/metrics/aggregate?window=60")["total"]["count"] == 50
         client.client.disconnect()
-
-
-def get_json_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
 
 
 def test_generator_output_passes_the_event_schema():
@@ -215,3 +214,16 @@ def test_generator_survives_redis_going_away():
     assert gen.returncode == 0
     assert "redis unreachable" in err and "redis is back" in err
     assert received > 50  # it kept publishing at its pace after Redis came back
+
+
+def test_python_clients_connect_with_the_servers_own_origin_and_foreign_origins_are_refused():
+    """python-socketio's client sends the URL it connects to as its Origin: the server's own
+    origin is accepted beside CORS_ORIGINS (as Flask-SocketIO does by default), a foreign one not."""
+    with redis_server() as (redis_url, _, _), backend(redis_url, CORS_ORIGINS="https://dashboard.example") as base:
+        client = socketio.Client(reconnection=False)
+        client.connect(base, transports=["websocket"], wait_timeout=10)
+        assert client.connected
+        client.disconnect()
+        with pytest.raises(websocket.WebSocketBadStatusException):
+            websocket.create_connection(base.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket",
+                                        origin="https://evil.example", timeout=10)

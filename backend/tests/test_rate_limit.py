@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
+import redis
 
 from analytics.access.keys import new_key
 from analytics.factory import create_app
 from devstack.processes import backend, redis_server
+
+ACL_FILE = Path(__file__).resolve().parents[2] / "deploy" / "redis" / "acl.conf"
+
+
+def status(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.headers
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers
 
 
 def app_with(settings, **update):
@@ -61,13 +73,6 @@ def test_with_keys_ingest_counts_against_the_keys_budget_not_the_clients(setting
 
 @pytest.mark.e2e
 def test_two_backend_processes_on_one_redis_share_the_budget():
-    def status(url):
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                return response.status, response.headers
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers
-
     password = "limits need the password too"  # the limiter's storage connects with REDIS_PASSWORD
     with redis_server(None, "--requirepass", password, password=password) as (url, _, _), \
             backend(url, RATE_LIMIT="5 per minute", REDIS_PASSWORD=password) as one, \
@@ -75,3 +80,14 @@ def test_two_backend_processes_on_one_redis_share_the_budget():
         answers = [status(f"{base}/api/metrics/recent") for base in (one, two, one, two, one, two)]
         assert [code for code, _ in answers] == [200] * 5 + [429]
         assert int(answers[-1][1]["Retry-After"]) > 0
+
+
+@pytest.mark.e2e
+def test_the_backends_acl_user_may_keep_the_rate_limits():
+    """The backend's line of deploy/redis/acl.conf (commands and key pattern) is enough for the limits."""
+    rules = next(line for line in ACL_FILE.read_text().splitlines() if line.startswith("backend ")).split()[1:]
+    with redis_server() as (url, port, _):
+        redis.Redis(host="127.0.0.1", port=port).execute_command("ACL", "SETUSER", "backend", "on", ">acl-pass", *rules)
+        acl_url = url.replace("redis://", "redis://backend:acl-pass@")
+        with backend(acl_url, RATE_LIMIT="2 per minute") as base:
+            assert [status(f"{base}/api/metrics/recent")[0] for _ in range(3)] == [200, 200, 429]

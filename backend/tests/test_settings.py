@@ -45,6 +45,7 @@ EXAMPLES = {
     "STREAM_KEY": ("log:v2", "log:v2", "log key"),
     "STREAM_MAXLEN": ("5000", 5000, "999"),
     "STREAM_RETENTION_S": ("3600", 3600, "9"),
+    "MAX_SERIES": ("50000", 50000, "0"),
     "API_KEYS": (f" {DIGEST.upper()}@shop, {DIGEST} ", [f"{DIGEST}@shop", DIGEST], "my-raw-key-pasted-here"),
     "INGEST_RATE_LIMIT": ("100 per second", "100 per second", "plenty"),
     "JWT_SECRET": ("s" * 32, "s" * 32, "short secret"),

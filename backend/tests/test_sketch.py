@@ -73,3 +73,15 @@ def test_plus_adds_a_batch_to_a_held_sketch_without_changing_it(held_values, bat
         return {s.lo + i: int(n) for i, n in enumerate(s.counts) if n}
 
     assert nonzero(got) == nonzero(want)
+
+
+@settings(max_examples=500)
+@given(st.one_of(st.floats(allow_nan=False, allow_infinity=False),
+                 st.floats(min_value=1.76e308, allow_infinity=False)))  # the top bucket, its lower half too
+def test_every_finite_double_has_a_finite_bucket_value_within_one_percent(value):
+    """The top buckets' upper bound lies past the largest double: their value must saturate, not
+    raise OverflowError (one such event made every aggregate read holding it a 500)."""
+    [estimate] = DenseSketch.from_buckets({bucket_key(value): 1}).quantiles([0.5])
+    assert math.isfinite(estimate)
+    if abs(value) >= 1e-9:
+        assert abs(estimate - value) <= RELATIVE_ACCURACY * abs(value)

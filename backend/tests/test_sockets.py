@@ -37,8 +37,11 @@ def test_bad_subscribe_is_refused_in_the_ack(app):
 
 def test_subscription_selects_matching_events():
     events = [{"source": s, "metric": m} for s in ("web", "api") for m in ("orders", "errors")]
-    assert Subscription().select(events) is events
-    assert Subscription(frozenset({"web"}), frozenset({"errors"})).select(events) == [{"source": "web", "metric": "errors"}]
+    entries = [Entry("1-1", events[:2]), Entry("1-2", events[2:])]
+    assert Subscription().packets(entries, 500) == [(events, "1-2")]
+    only = Subscription.parse({"sources": ["web"], "metrics": ["errors"]})
+    assert only.packets(entries, 500) == [([{"source": "web", "metric": "errors"}], "1-2")]
+    assert Subscription().packets(entries, 2) == [(events[:2], "1-1"), (events[2:], "1-2")]  # cut between entries
 
 
 def stalled_client(eio_sid: str, room: str = "all"):

@@ -18,8 +18,10 @@ STARTED = time.time()
 @bp.get("/api/health")
 def health():
     runtime = current_app.extensions["analytics"]
+    series = None
     try:
-        runtime.redis.ping()
+        with runtime.redis.pipeline(transaction=False) as pipe:  # one round trip for both
+            _, series = pipe.ping().zcard(runtime.series.key).execute()
         redis_state = "up"
     except (redis.RedisError, OSError):
         redis_state = "down"
@@ -39,10 +41,14 @@ def health():
         # The cache's size, so a client knows the largest /recent limit without a failed try.
         "recent_max": runtime.settings.RECENT_MAX,
         "async_mode": runtime.settings.ASYNC_MODE,
+        # Distinct (source, metric) series admitted, and the cap past which new ones are
+        # rejected (reason too_many_series in the rejected counts below).
+        "series": {"count": series, "max": runtime.settings.MAX_SERIES},
         "events": {
             "accepted": counters.accepted("channel"),
             "rejected": counters.rejected_by_reason("channel"),
             "accepted_http": counters.accepted("http"),
+            "rejected_http": counters.rejected_by_reason("http"),
             "recorded": counters.recorded(),
             "log_lag": runtime.recorder.lag if runtime.recorder else 0,
             "bridge": bool(runtime.bridge_lease and runtime.bridge_lease.last_known),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from analytics.cache.aggregates import MAX_WINDOW
+from analytics.cache.window import TOP_NAMES
 from analytics.events.schema import MAX_TAGS, MAX_TS_MS, NAME_PATTERN
 
 bp = Blueprint("openapi", __name__)
@@ -19,7 +20,7 @@ def _json(schema, description):
 def _errors(*statuses):
     text = {400: "Bad parameter", 401: "No valid viewer token (JWT_SECRET / JWT_PUBLIC_KEY) or producer key (API_KEYS)",
             403: "The token's sources claim or the key's source does not allow it",
-            413: "Body too large", 415: "Not JSON", 429: "Rate limited",
+            413: "Body too large", 415: "Not JSON, or not gzip nor identity encoded", 429: "Rate limited",
             503: "Redis unreachable"}
     return {str(s): _json(_error, text[s]) for s in statuses}
 
@@ -55,15 +56,21 @@ def spec(recent_max: int) -> dict:
                 "parameters": [{"name": "window", "in": "query", "required": False,
                                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_WINDOW, "default": 60}},
                                _filter("metric", "metric"), _filter("source", "source")],
-                "responses": {"200": _json({"type": "object", "required": ["window", "from", "to", "total", "metrics", "sources"],
+                "responses": {"200": _json({"type": "object", "required": ["window", "from", "to", "total", "metrics", "sources",
+                                                                        "truncated"],
                     "properties": {
                         "window": {"type": "integer"}, "from": {"type": "integer"}, "to": {"type": "integer"},
                         "total": {"type": "object", "required": ["count", "rate"]},
                         "metrics": {"type": "object", "additionalProperties": stats},
-                        "sources": {"type": "object", "additionalProperties": {"type": "object", "required": ["count", "rate"]}}}},
+                        "sources": {"type": "object", "additionalProperties": {"type": "object", "required": ["count", "rate"]}},
+                        "truncated": {"type": "boolean", "description": f"true when metrics or sources beyond the {TOP_NAMES} "
+                                      "with the most events in the window were left out (total still counts them)"}}},
                     "Aggregates"), **_errors(400, 401, 403, 429, 503)}}},
             "/api/events": {"post": {
                 "summary": "Publish one event or an array of up to 1000 events",
+                "description": "The body may be chunked, and gzip-compressed (Content-Encoding: gzip; "
+                               "other encodings are a 415); over INGEST_MAX_BYTES, as sent or once "
+                               "decoded, it is a 413.",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
                     {"$ref": "#/components/schemas/EventIn"},
                     {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/EventIn"}}]}}}},
@@ -82,7 +89,11 @@ def spec(recent_max: int) -> dict:
             "Health": {"type": "object", "required": ["status", "redis", "recent_max"], "properties": {
                 "status": {"enum": ["ok", "degraded"]}, "redis": {"enum": ["up", "down"]},
                 "recent_max": {"type": "integer", "minimum": 1,
-                               "description": "events kept in the recent cache: the largest `limit` of /api/metrics/recent"}}},
+                               "description": "events kept in the recent cache: the largest `limit` of /api/metrics/recent"},
+                "series": {"type": "object", "required": ["count", "max"], "description":
+                           "distinct source x metric series admitted, and MAX_SERIES: events of a new series past it "
+                           "are rejected with reason too_many_series",
+                           "properties": {"count": {"type": ["integer", "null"]}, "max": {"type": "integer"}}}}},
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                 "type": "object", "required": ["code", "message"],
                 "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}},

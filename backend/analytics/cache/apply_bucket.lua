@@ -8,16 +8,15 @@
 local key = KEYS[1]
 local before = redis.call('HGET', key, '_v') or ''
 redis.call('HSET', key, '_v', ARGV[2])
--- A sum that leaves the range of a double (values near 1e308 are valid events) saturates at
--- +/-inf (nan if both) instead of failing the batch: Redis refuses an infinite HINCRBYFLOAT.
+-- Sums are added in double precision, as every process adds its parsed copies, and kept with 17
+-- significant digits (a double round-trips). Not HINCRBYFLOAT: it stores '%.17Lf', fixed-point,
+-- which turns a sum under 1e-17 (valid values) into 0, and it refuses a sum that leaves the
+-- range of a double (values near 1e308 are valid too): that saturates at +/-inf (nan if both).
 local function add_sum(f, inc)
-  local r = redis.pcall('HINCRBYFLOAT', key, f, inc)
-  if type(r) == 'table' and r.err then
-    local total = (tonumber(redis.call('HGET', key, f) or '0') or 0) + tonumber(inc)
-    local text = tostring(total)
-    if total ~= total then text = 'nan' end
-    redis.call('HSET', key, f, text)
-  end
+  local total = (tonumber(redis.call('HGET', key, f) or '0') or 0) + tonumber(inc)
+  local text = 'nan'
+  if total == total then text = string.format('%.17g', total) end
+  redis.call('HSET', key, f, text)
 end
 local i = 3
 local n = #ARGV

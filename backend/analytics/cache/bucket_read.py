@@ -88,8 +88,8 @@ def parse_bucket(raw: list[bytes]) -> Bucket:
 
 def with_updates(bucket: Bucket, pairs: dict[str, Stats]) -> Bucket:
     """A parsed bucket plus one write's updates, as a new dict: the held one may be part of a
-    response being merged right now. Sums are added in double precision where Redis adds in
-    long double, so they can differ in the last digits; counts, min, max and sketches are exact."""
+    response being merged right now. Sums are added in double precision, as the bucket script adds
+    them, so this copy equals a fresh read of the bucket."""
     out = dict(bucket)
     for name, st in pairs.items():
         pair = tuple(name.split("|", 1))

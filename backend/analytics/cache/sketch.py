@@ -9,6 +9,7 @@ Bucket keys are short strings so they can be hash fields in Redis: "k<i>" for po
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Mapping
 
 # Imported with the module, not on first use: the import takes ~0.1 s, which on first use stalled
@@ -68,9 +69,19 @@ def field_keys(positions: list[int]) -> list[str]:
 
 
 def position_value(pos: int) -> float:
+    """The representative value of a bucket (GAMMA**(i-1), GAMMA**i]: the harmonic mean of its
+    bounds, within RELATIVE_ACCURACY of each. The top buckets hold values up to the largest
+    double (valid events) but their upper bound lies past it (GAMMA ** i raises OverflowError):
+    there the bound is the largest double itself, so the value stays finite and within 1%."""
     if pos == 0:
         return 0.0
-    magnitude = 2 * GAMMA ** (abs(pos) - OFFSET) / (GAMMA + 1)
+    index = abs(pos) - OFFSET
+    try:
+        magnitude = 2 * GAMMA ** index / (GAMMA + 1)
+    except OverflowError:
+        magnitude = math.inf
+    if magnitude > sys.float_info.max:
+        magnitude = 2 / (1 / GAMMA ** (index - 1) + 1 / sys.float_info.max)
     return magnitude if pos > 0 else -magnitude
 
 

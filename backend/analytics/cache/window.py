@@ -15,6 +15,9 @@ from analytics.cache.bucket_read import Bucket, PairStats
 from analytics.events.filter import EventFilter
 
 MINUTE_BLOCK = 10
+# Metrics and sources an aggregate answer names at most: those with the most events, so an answer
+# stays a few kilobytes (and its percentiles a few hundred sketch walks) however many series exist.
+TOP_NAMES = 100
 Merged = tuple[dict[str, PairStats], dict[str, int]]  # metric -> stats, source -> count
 
 
@@ -97,11 +100,23 @@ def response(seconds: int, first: int, last: int, now: float, parts: list[Merged
             by_source[name] += n
     span = last - first + 1
     total = sum(by_source.values())
+    metric_counts = {name: sum(s.count for s in stats) for name, stats in by_metric.items()}
+    metrics, sources = _top(metric_counts), _top(by_source)
     return {
         "window": seconds,
         "from": first * 1000,
         "to": int(now * 1000),
         "total": {"count": total, "rate": total / span},
-        "metrics": {name: PairStats.merge(stats).summary(span) for name, stats in sorted(by_metric.items())},
-        "sources": {name: {"count": n, "rate": n / span} for name, n in sorted(by_source.items())},
+        "metrics": {name: PairStats.merge(by_metric[name]).summary(span) for name in metrics},
+        "sources": {name: {"count": by_source[name], "rate": by_source[name] / span} for name in sources},
+        # Whether metrics or sources were left out (beyond the TOP_NAMES with the most events).
+        "truncated": len(metrics) < len(by_metric) or len(sources) < len(by_source),
     }
+
+
+def _top(counts: dict[str, int]) -> list[str]:
+    """The TOP_NAMES names with the most events (ties by name), in name order."""
+    names = sorted(counts)
+    if len(names) > TOP_NAMES:
+        names = sorted(sorted(names, key=lambda name: -counts[name])[:TOP_NAMES])
+    return names

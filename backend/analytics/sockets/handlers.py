@@ -99,7 +99,7 @@ class MetricsNamespace(Namespace):
         except ResumeError as exc:
             return {"ok": False, "error": {"code": "bad_position", "message": str(exc), "field": "position"}}
         current = self.subscriptions.get(request.sid, Subscription())
-        sub = Subscription(current.sources, current.metrics, positions=True)
+        sub = Subscription(current.only, positions=True)
         self._leave_all(request.sid)
         self.resuming.add(request.sid)
         self.subscriptions[request.sid] = sub

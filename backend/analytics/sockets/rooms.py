@@ -5,14 +5,13 @@ not once per client.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from analytics.events.schema import NAME_PATTERN
+from analytics.events.filter import EVERYTHING, EventFilter
+from analytics.events.schema import is_name
 
 ALL = "all"
 MAX_FILTER_NAMES = 64
-_NAME = re.compile(NAME_PATTERN)
 
 
 class SubscriptionError(ValueError):
@@ -23,9 +22,16 @@ class SubscriptionError(ValueError):
 
 @dataclass(frozen=True)
 class Subscription:
-    sources: frozenset[str] = frozenset()
-    metrics: frozenset[str] = frozenset()
+    only: EventFilter = EVERYTHING
     positions: bool = False  # packets carry their log position as a second argument (resuming clients)
+
+    @property
+    def sources(self) -> frozenset[str]:
+        return self.only.sources
+
+    @property
+    def metrics(self) -> frozenset[str]:
+        return self.only.metrics
 
     @classmethod
     def parse(cls, payload, positions: bool = False) -> Subscription:
@@ -40,10 +46,10 @@ class Subscription:
             if not isinstance(names, list) or len(names) > MAX_FILTER_NAMES:
                 raise SubscriptionError(field, f"{field} must be a list of at most {MAX_FILTER_NAMES} names")
             for name in names:
-                if not isinstance(name, str) or not _NAME.match(name):
+                if not isinstance(name, str) or not is_name(name):
                     raise SubscriptionError(field, f"{field}: {name!r} is not a valid name")
-            parts[field] = frozenset(names)
-        return cls(**parts, positions=positions)
+            parts[field] = names
+        return cls(EventFilter.of(**parts), positions=positions)
 
     def within(self, allowed: frozenset[str] | None) -> Subscription:
         """This subscription narrowed to the `allowed` sources (None: every source); all of them
@@ -53,11 +59,11 @@ class Subscription:
         sources = self.sources & allowed if self.sources else allowed
         if not sources:
             raise SubscriptionError("sources", "this token may not read those sources")
-        return Subscription(frozenset(sources), self.metrics, self.positions)
+        return Subscription(EventFilter(frozenset(sources), self.metrics), self.positions)
 
     @property
     def room(self) -> str:
-        if not self.sources and not self.metrics:
+        if self.only.everything:
             name = ALL
         else:
             name = "f:" + ",".join(sorted(self.sources)) + "|" + ",".join(sorted(self.metrics))
@@ -70,17 +76,10 @@ class Subscription:
         out: list[tuple[list[dict], str]] = []
         chunk: list[dict] = []
         for entry in entries:
-            chunk.extend(self.select(entry.events))
+            chunk.extend(self.only.select(entry.events))
             if len(chunk) >= max_events:
                 out.append((chunk, entry.position))
                 chunk = []
         if chunk:
             out.append((chunk, entries[-1].position))
         return out
-
-    def select(self, events: list[dict]) -> list[dict]:
-        if not self.sources and not self.metrics:
-            return events
-        return [e for e in events
-                if (not self.sources or e["source"] in self.sources)
-                and (not self.metrics or e["metric"] in self.metrics)]

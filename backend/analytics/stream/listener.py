@@ -26,13 +26,15 @@ YIELD_EVERY_S = 0.002
 
 class Listener:
     def __init__(self, client: redis.Redis, channel: str, sinks: list[Sink], sleep: Callable[[float], None],
-                 yield_to_io: Callable[[], None] = lambda: None, active: Callable[[], bool] = lambda: True):
+                 yield_to_io: Callable[[], None] = lambda: None, active: Callable[[], bool] = lambda: True,
+                 admit: Callable[[list[dict]], list[dict]] = lambda events: events):
         self.client = client
         self.channel = channel
         self.sinks = sinks
         self.sleep = sleep
         self.yield_to_io = yield_to_io  # lets other tasks and pending socket reads run, then resumes
         self.active = active
+        self.admit = admit  # the MAX_SERIES cap: the valid events of series it admits (counts the rest)
         self.state = "starting"
         self.reconnects = 0
         self.running = True
@@ -46,11 +48,12 @@ class Listener:
         if result.rejected:
             self._bad_input_log.warning("reject", "rejected %d event(s) on %s: %s",
                                         sum(result.rejected.values()), self.channel, result.first_error)
-        if result.events:
-            counters.EVENTS_ACCEPTED.labels("channel").inc(len(result.events))
+        events = self.admit(result.events)
+        if events:
+            counters.EVENTS_ACCEPTED.labels("channel").inc(len(events))
             for sink in self.sinks:
-                sink(result.events)
-        return len(result.events)
+                sink(events)
+        return len(events)
 
     def run(self) -> None:
         backoff = 0.1

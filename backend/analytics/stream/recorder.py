@@ -25,7 +25,7 @@ from analytics.stream.durable_log import DurableLog, Entry, parse_entries, posit
 
 log = logging.getLogger(__name__)
 GROUP = "recorders"
-READ_COUNT = 200  # entries per read: up to 200,000 events when producers send arrays of 1,000
+READ_COUNT = 100  # entries per read: up to 100,000 events (arrays of 1,000), so a recorder behind stays in bounded memory
 BLOCK_MS = 500
 # A slow stream is recorded in gathered batches: after a short read the recorder waits this long,
 # so 1,000 small XADDs a second cost ~20 transactions, not 1,000. REST sees events that much later.
