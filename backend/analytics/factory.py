@@ -10,13 +10,15 @@ from dataclasses import dataclass
 
 import redis
 from flask import Flask, g
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_socketio import SocketIO
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, PLATFORM_COLLECTOR, REGISTRY, generate_latest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from analytics.access import guard
+from analytics.access.keys import ProducerKeys
+from analytics.access.tokens import ViewerTokens
 from analytics.api import errors, events, health, metrics, openapi
+from analytics.api.limits import install_limits
 from analytics.cache.aggregates import Aggregates
 from analytics.cache.recent import RecentEvents
 from analytics.events.series import SeriesCap
@@ -33,6 +35,11 @@ from analytics.stream.recorder import Recorder
 
 log = logging.getLogger(__name__)
 socketio = SocketIO()
+# python_info names the interpreter's exact version: nothing a scraper needs, much an attacker wants.
+try:
+    REGISTRY.unregister(PLATFORM_COLLECTOR)
+except KeyError:  # already (the module imported twice)
+    pass
 
 
 @dataclass
@@ -101,12 +108,11 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
         if "started" in g:
             response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - g.started) * 1000:.2f}"
         return response
-    # One Limiter per app: a shared one keeps every app's limits, so the lowest would apply to all.
-    limiter = Limiter(key_func=get_remote_address, storage_uri="memory://")
-    limiter.init_app(app)
-    app.config["RATELIMIT_HEADERS_ENABLED"] = True
+    # One Limiter per app (a shared one keeps every app's limits), its counts in Redis.
+    keys = ProducerKeys(settings.API_KEYS)
+    limiter = install_limits(app, settings, [metrics.bp, events.bp, openapi.bp], events.bp, keys)
+    guard.install(app, settings, keys)
     for bp in (metrics.bp, events.bp, openapi.bp):
-        limiter.limit(settings.RATE_LIMIT)(bp)
         app.register_blueprint(bp)
     limiter.exempt(health.bp)
     app.register_blueprint(health.bp)
@@ -114,6 +120,9 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     @app.get("/metrics")
     @limiter.exempt
     def prometheus():
+        refused = guard.may_scrape_metrics(settings)
+        if refused:
+            return refused
         return generate_latest(), 200, {"Content-Type": CONTENT_TYPE_LATEST}
 
     socketio.init_app(app, async_mode=settings.ASYNC_MODE, cors_allowed_origins=origin_check(settings.CORS_ORIGINS),
@@ -122,7 +131,7 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     if why_not:
         log.warning("direct WebSocket writes are off: %s", why_not)
     runtime.fanout = Fanout(engineio_adapter.Clients(socketio.server), settings.CLIENT_BACKLOG)
-    socketio.on_namespace(MetricsNamespace(runtime.fanout, runtime.log, socketio))
+    socketio.on_namespace(MetricsNamespace(runtime.fanout, runtime.log, socketio, ViewerTokens.from_settings(settings)))
     if start_stream:
         start_stream_tasks(runtime)
     return app

@@ -6,20 +6,26 @@ that names the setting and never shows a secret.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from limits import parse_many
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from analytics import redis_url
+from analytics.events.schema import is_name
 
 ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
 KEY_PATTERN = r"^[A-Za-z0-9_.:{}\-]{1,128}$"
 RedisKey = Annotated[str, Field(pattern=KEY_PATTERN)]
 NonEmpty = Annotated[str, Field(min_length=1)]
+# Never shown in a settings error (API_KEYS: a raw key pasted there by mistake is a secret).
+SECRETS = frozenset({"REDIS_PASSWORD", "JWT_SECRET", "METRICS_TOKEN", "API_KEYS"})
+MIN_SECRET_BYTES = 32
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 class SettingsError(ValueError):
@@ -55,13 +61,19 @@ class Settings(BaseSettings):
     STREAM_MAXLEN: int = Field(100_000, ge=1_000, le=100_000_000)  # entries kept at most (~; one per message)
     STREAM_RETENTION_S: int = Field(600, ge=10, le=7 * 86400)  # recorded entries older than this are trimmed
     MAX_SERIES: int = Field(10_000, ge=1, le=1_000_000)  # distinct (source, metric) pairs; new ones past it are rejected
+    # Access control (docs/security.md); every one off when unset, as `make run` leaves them.
+    API_KEYS: Annotated[list[str], NoDecode] = []  # SHA-256 hex digests of producer keys, `digest@source` binds one
+    INGEST_RATE_LIMIT: NonEmpty = "6000 per minute"  # POST /api/events per API key (when API_KEYS is set)
+    JWT_SECRET: SecretStr | None = None  # HS256 viewer tokens
+    JWT_PUBLIC_KEY: str | None = None  # RS256 viewer tokens (PEM); exclusive with JWT_SECRET
+    METRICS_TOKEN: SecretStr | None = None  # Bearer token for /metrics; unset = local peers only
 
     @model_validator(mode="before")
     @classmethod
     def _strip(cls, values: Any) -> Any:
         # " On " and "info\n" (an editor's trailing newline) mean what they say.
         if isinstance(values, dict):
-            return {k: v.strip() if isinstance(v, str) and k != "REDIS_PASSWORD" else v for k, v in values.items()}
+            return {k: v.strip() if isinstance(v, str) and k not in SECRETS else v for k, v in values.items()}
         return values
 
     @field_validator("LOG_LEVEL", mode="before")
@@ -74,7 +86,7 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str) -> str:
         return redis_url.check(value)
 
-    @field_validator("REDIS_PASSWORD")
+    @field_validator("REDIS_PASSWORD", "JWT_SECRET", "METRICS_TOKEN")
     @classmethod
     def _printable(cls, value: SecretStr | None) -> SecretStr | None:
         # A control character in a password is a paste or editor accident (a secret file's \r).
@@ -93,10 +105,47 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an http(s) origin")
         return origins
 
-    @field_validator("RATE_LIMIT")
+    @field_validator("RATE_LIMIT", "INGEST_RATE_LIMIT")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         parse_many(value)  # raises ValueError with limits' own words for "lots per hour"
+        return value
+
+    @field_validator("API_KEYS", mode="before")
+    @classmethod
+    def _api_keys(cls, value: Any) -> Any:
+        entries = [e.strip().lower() for e in value.split(",") if e.strip()] if isinstance(value, str) else value
+        for n, entry in enumerate(entries, 1):
+            digest, _, source = entry.partition("@")
+            if not _DIGEST.match(digest) or ("@" in entry and not is_name(source)):
+                # The entry itself is not shown: a key pasted here by mistake must not reach a log.
+                raise ValueError(f"entry {n} is not a SHA-256 hex digest[@source]; "
+                                 "`python backend/manage.py new-key` prints one")
+        return entries
+
+    @field_validator("JWT_SECRET", "METRICS_TOKEN")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes (try: openssl rand -hex 32)")
+        return value
+
+    @field_validator("JWT_PUBLIC_KEY")
+    @classmethod
+    def _public_key(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if info.data.get("JWT_SECRET") is not None:
+            raise ValueError("JWT_SECRET is set too; set one of them")
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+        try:
+            key = load_pem_public_key(value.encode())
+        except ValueError:
+            raise ValueError("is not a PEM public key (-----BEGIN PUBLIC KEY-----)") from None
+        if not isinstance(key, RSAPublicKey):
+            raise ValueError("must be an RSA public key (RS256)")
         return value
 
     @property
@@ -158,7 +207,7 @@ def describe(exc: ValidationError) -> str:
         name = str(error["loc"][0]) if error["loc"] else "settings"
         message = error["msg"].removeprefix("Value error, ")
         value = error.get("input")
-        if name == "REDIS_PASSWORD":
+        if name in SECRETS:
             shown = ""
         elif name == "REDIS_URL" and isinstance(value, str):
             shown = f"={redis_url.mask(value)!r}"

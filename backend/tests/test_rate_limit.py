@@ -1,12 +1,93 @@
-"""Rate limits belong to one app: a low limit set for one app never reaches the next."""
+"""Rate limits: counted in Redis (shared by replicas), one budget per client across every
+limited endpoint, a separate ingest budget per producer key, Retry-After on 429."""
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redis
+
+from analytics.access.keys import new_key
 from analytics.factory import create_app
+from devstack.processes import backend, redis_server
+
+ACL_FILE = Path(__file__).resolve().parents[2] / "deploy" / "redis" / "acl.conf"
+
+
+def status(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.headers
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers
+
+
+def app_with(settings, **update):
+    return create_app(settings.model_copy(update=update), start_stream=False).test_client()
 
 
 def test_an_app_with_a_high_limit_is_not_held_to_an_earlier_apps_low_limit(settings):
-    low = create_app(settings.model_copy(update={"RATE_LIMIT": "2 per minute"}), start_stream=False).test_client()
+    low = app_with(settings, RATE_LIMIT="2 per minute")
     assert [low.get("/api/metrics/recent").status_code for _ in range(3)] == [200, 200, 429]
 
-    high = create_app(settings.model_copy(update={"RATE_LIMIT": "100 per minute"}), start_stream=False).test_client()
+    high = app_with(settings, RATE_LIMIT="100 per minute")
     assert [high.get("/api/metrics/recent").status_code for _ in range(5)] == [200] * 5
+
+
+def test_one_budget_per_client_across_every_endpoint_with_retry_after(settings):
+    client = app_with(settings, RATE_LIMIT="3 per minute")
+    paths = ["/api/metrics/recent", "/api/metrics/aggregate", "/api/openapi.json"]
+    assert [client.get(p).status_code for p in paths] == [200, 200, 200]
+    refused = client.post("/api/events", json={"metric": "orders", "value": 1})
+    assert refused.status_code == 429
+    assert refused.get_json()["error"]["code"] == "too_many_requests"
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["X-RateLimit-Limit"] == "3" and refused.headers["X-RateLimit-Remaining"] == "0"
+    assert client.get("/api/health").status_code in (200, 503)  # exempt
+    other = client.get("/api/metrics/recent", environ_base={"REMOTE_ADDR": "127.0.0.2"})
+    assert other.status_code == 200  # another client has its own budget
+
+
+def test_two_apps_on_one_redis_share_the_budget(settings):
+    one, two = (app_with(settings, RATE_LIMIT="4 per minute") for _ in range(2))
+    statuses = [c.get("/api/metrics/recent").status_code for c in (one, two, one, two, one, two)]
+    assert statuses == [200, 200, 200, 200, 429, 429]
+
+
+def test_with_keys_ingest_counts_against_the_keys_budget_not_the_clients(settings):
+    key_a, entry_a = new_key()
+    key_b, entry_b = new_key()
+    client = app_with(settings, RATE_LIMIT="2 per minute", INGEST_RATE_LIMIT="3 per minute", API_KEYS=[entry_a, entry_b])
+
+    def ingest(key):
+        return client.post("/api/events", json={"metric": "orders", "value": 1}, headers={"X-API-Key": key})
+
+    assert [ingest(key_a).status_code for _ in range(4)] == [202, 202, 202, 429]
+    assert ingest(key_b).status_code == 202  # each key has its own budget
+    # Without a valid key: the client's budget, so guessing keys is not free.
+    assert [ingest(f"guess-{n}").status_code for n in range(3)] == [401, 401, 429]
+    assert client.get("/api/metrics/recent").status_code == 429
+
+
+@pytest.mark.e2e
+def test_two_backend_processes_on_one_redis_share_the_budget():
+    password = "limits need the password too"  # the limiter's storage connects with REDIS_PASSWORD
+    with redis_server(None, "--requirepass", password, password=password) as (url, _, _), \
+            backend(url, RATE_LIMIT="5 per minute", REDIS_PASSWORD=password) as one, \
+            backend(url, RATE_LIMIT="5 per minute", REDIS_PASSWORD=password) as two:
+        answers = [status(f"{base}/api/metrics/recent") for base in (one, two, one, two, one, two)]
+        assert [code for code, _ in answers] == [200] * 5 + [429]
+        assert int(answers[-1][1]["Retry-After"]) > 0
+
+
+@pytest.mark.e2e
+def test_the_backends_acl_user_may_keep_the_rate_limits():
+    """The backend's line of deploy/redis/acl.conf (commands and key pattern) is enough for the limits."""
+    rules = next(line for line in ACL_FILE.read_text().splitlines() if line.startswith("backend ")).split()[1:]
+    with redis_server() as (url, port, _):
+        redis.Redis(host="127.0.0.1", port=port).execute_command("ACL", "SETUSER", "backend", "on", ">acl-pass", *rules)
+        acl_url = url.replace("redis://", "redis://backend:acl-pass@")
+        with backend(acl_url, RATE_LIMIT="2 per minute") as base:
+            assert [status(f"{base}/api/metrics/recent")[0] for _ in range(3)] == [200, 200, 429]

@@ -7,10 +7,17 @@ import sys
 
 import pytest
 import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import SecretStr
 
 from analytics.factory import connect_redis
-from analytics.settings import Settings, SettingsError
+from analytics.settings import SECRETS, Settings, SettingsError
 from devstack.processes import APP, GENERATOR, backend, clean_env, get_json, redis_server
+
+DIGEST = "ab" * 32
+PUBLIC_PEM = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode().strip()
 
 # name: (good raw value, the value it gives, a bad raw value). A new setting fails the walk
 # below until it has a line here.
@@ -39,13 +46,18 @@ EXAMPLES = {
     "STREAM_MAXLEN": ("5000", 5000, "999"),
     "STREAM_RETENTION_S": ("3600", 3600, "9"),
     "MAX_SERIES": ("50000", 50000, "0"),
+    "API_KEYS": (f" {DIGEST.upper()}@shop, {DIGEST} ", [f"{DIGEST}@shop", DIGEST], "my-raw-key-pasted-here"),
+    "INGEST_RATE_LIMIT": ("100 per second", "100 per second", "plenty"),
+    "JWT_SECRET": ("s" * 32, "s" * 32, "short secret"),
+    "JWT_PUBLIC_KEY": (PUBLIC_PEM, PUBLIC_PEM, "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----"),
+    "METRICS_TOKEN": ("m" * 40, "m" * 40, "metrics\x07token" + "x" * 32),
 }
 SETTINGS = list(Settings.model_fields)
 
 
 def value_of(settings: Settings, name: str):
     value = getattr(settings, name)
-    return value.get_secret_value() if name == "REDIS_PASSWORD" and value else value
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 def test_every_setting_has_an_example():
@@ -67,8 +79,8 @@ def test_a_bad_value_is_one_line_naming_the_setting(name, monkeypatch):
         Settings.from_env(env_file=None)
     message = str(error.value)
     assert message.startswith((f"{name}=", f"{name}:")) and "\n" not in message
-    if name == "REDIS_PASSWORD":
-        assert "pass" not in message
+    if name in SECRETS:
+        assert EXAMPLES[name][2] not in message
 
 
 @pytest.mark.parametrize("name", SETTINGS)
@@ -136,3 +148,20 @@ def test_the_backend_takes_its_async_mode_from_a_file_before_it_patches(tmp_path
     (tmp_path / "mode").write_text("threading\n")
     with redis_server() as (url, _, _), backend(url, ASYNC_MODE_FILE=tmp_path / "mode") as base:
         assert get_json(f"{base}/api/health")["async_mode"] == "threading"
+
+
+def test_jwt_secret_and_public_key_together_are_refused(monkeypatch):
+    monkeypatch.setenv("JWT_SECRET", "s" * 32)
+    monkeypatch.setenv("JWT_PUBLIC_KEY", PUBLIC_PEM)
+    with pytest.raises(SettingsError, match="^JWT_PUBLIC_KEY=.*: JWT_SECRET is set too; set one of them$"):
+        Settings.from_env(env_file=None)
+
+
+def test_a_non_rsa_public_key_is_refused(monkeypatch):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    monkeypatch.setenv("JWT_PUBLIC_KEY", pem)
+    with pytest.raises(SettingsError, match="must be an RSA public key"):
+        Settings.from_env(env_file=None)

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 export const FRONTEND = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO = path.resolve(FRONTEND, '..');
-const PYTHON = process.env.E2E_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
+export const PYTHON = process.env.E2E_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
 const VITE = path.join(FRONTEND, 'node_modules', 'vite', 'bin', 'vite.js');
 
 export function freePort() {
@@ -121,10 +121,10 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 /**
- * Starts redis, backend, generator and the dashboard. Returns { url, backendUrl, restartBackend,
+ * Starts redis, backend, generator and the dashboard (`backendEnv`: more backend settings). Returns { url, backendUrl, restartBackend,
  * killBackend, startBackend, stop, logs }.
  */
-export async function startStack({ rate = 200, batch = 0, build = true, batchMs = 20 } = {}) {
+export async function startStack({ rate = 200, batch = 0, build = true, batchMs = 20, backendEnv = {} } = {}) {
   const absent = missing();
   if (absent.length) throw new Error(`the e2e stack needs: ${absent.join(', ')}`);
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dashboard-e2e-'));
@@ -155,6 +155,7 @@ export async function startStack({ rate = 200, batch = 0, build = true, batchMs 
         BATCH_MS: String(batchMs),
         LOG_LEVEL: 'WARNING',
         CORS_ORIGINS: url,
+        ...backendEnv,
       },
     });
     await waitUntil(async () => {

@@ -6,7 +6,7 @@ the log, and will be recorded and delivered once whatever happens to this replic
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from analytics import counters
 from analytics.api.body import BodyError, read_body
@@ -29,6 +29,13 @@ def ingest():
             counters.EVENTS_REJECTED.labels("http", "too_large").inc()
         return _refused_unread(exc)
     result = parse_message(body)
+    producer = g.get("producer")
+    if producer is not None and producer.source is not None:  # a key bound to one source writes only that one
+        allowed = [e for e in result.events if e["source"] == producer.source]
+        if len(allowed) < len(result.events):
+            result.rejected["source_not_allowed"] += len(result.events) - len(allowed)
+            result.first_error = result.first_error or f"this key may only send events of source {producer.source!r}"
+            result.events = allowed
     for reason, n in result.rejected.items():
         counters.EVENTS_REJECTED.labels("http", reason).inc(n)
     admitted = runtime.series.admit(result.events, "http")
@@ -40,7 +47,8 @@ def ingest():
         if not result.rejected:
             raise ApiError(400, "no_events", "the body holds no events", "body")
         reason = next(iter(result.rejected))
-        raise ApiError(413 if reason == "too_large" else 400, reason, result.first_error or reason, "body")
+        status = {"too_large": 413, "source_not_allowed": 403}.get(reason, 400)
+        raise ApiError(status, reason, result.first_error or reason, "body")
     position = runtime.log.append(result.events)
     counters.EVENTS_ACCEPTED.labels("http").inc(len(result.events))
     return jsonify({

@@ -18,8 +18,9 @@ def _json(schema, description):
 
 
 def _errors(*statuses):
-    text = {400: "Bad parameter", 413: "Body too large", 415: "Not JSON, or not gzip nor identity encoded",
-            429: "Rate limited",
+    text = {400: "Bad parameter", 401: "No valid viewer token (JWT_SECRET / JWT_PUBLIC_KEY) or producer key (API_KEYS)",
+            403: "The token's sources claim or the key's source does not allow it",
+            413: "Body too large", 415: "Not JSON, or not gzip nor identity encoded", 429: "Rate limited",
             503: "Redis unreachable"}
     return {str(s): _json(_error, text[s]) for s in statuses}
 
@@ -49,7 +50,7 @@ def spec(recent_max: int) -> dict:
                 "responses": {"200": _json({"type": "object", "required": ["count", "events"], "properties": {
                     "count": {"type": "integer"},
                     "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}}, "Events"),
-                    **_errors(400, 429, 503)}}},
+                    **_errors(400, 401, 403, 429, 503)}}},
             "/api/metrics/aggregate": {"get": {
                 "summary": "Count, sum, min, max, rate and p50/p95/p99 over the last `window` seconds",
                 "parameters": [{"name": "window", "in": "query", "required": False,
@@ -64,7 +65,7 @@ def spec(recent_max: int) -> dict:
                         "sources": {"type": "object", "additionalProperties": {"type": "object", "required": ["count", "rate"]}},
                         "truncated": {"type": "boolean", "description": f"true when metrics or sources beyond the {TOP_NAMES} "
                                       "with the most events in the window were left out (total still counts them)"}}},
-                    "Aggregates"), **_errors(400, 429, 503)}}},
+                    "Aggregates"), **_errors(400, 401, 403, 429, 503)}}},
             "/api/events": {"post": {
                 "summary": "Publish one event or an array of up to 1000 events",
                 "description": "The body may be chunked, and gzip-compressed (Content-Encoding: gzip; "
@@ -74,7 +75,7 @@ def spec(recent_max: int) -> dict:
                     {"$ref": "#/components/schemas/EventIn"},
                     {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/EventIn"}}]}}}},
                 "responses": {"202": _json({"type": "object", "required": ["accepted", "rejected", "ids"]}, "Accepted"),
-                              **_errors(400, 413, 415, 429, 503)}}},
+                              **_errors(400, 401, 403, 413, 415, 429, 503)}}},
         },
         "components": {"schemas": {
             "EventIn": {"type": "object", "required": ["metric", "value"], "properties": {

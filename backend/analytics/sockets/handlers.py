@@ -6,41 +6,62 @@ asks for positions. Either way its `metrics` packets carry `{"position": ...}` a
 argument (opt-in, so a one-argument handler of an older client keeps working); packets of a
 catch-up also say `"replay": true`. `auth` may carry the subscription (`sources`, `metrics`) too,
 so a catch-up sends only what the client would have been sent live.
+
+With viewer tokens on (JWT_SECRET / JWT_PUBLIC_KEY), `auth` must carry `token`: a connect
+without a valid one is refused (connect_error `{"code": "unauthorized"}`), and the server
+disconnects the client when its token expires (it reconnects with a new one). A token's
+`sources` claim narrows every subscription (and so every catch-up) to those sources.
 """
 from __future__ import annotations
 
+import time
+
 from flask import request
-from flask_socketio import Namespace
+from flask_socketio import ConnectionRefusedError, Namespace
 
 from analytics import counters
+from analytics.access.tokens import TokenError, Viewer, ViewerTokens
 from analytics.sockets.fanout import Fanout
 from analytics.sockets.resume import ResumeError, catch_up, parse_position
 from analytics.sockets.rooms import Subscription, SubscriptionError
 from analytics.stream.durable_log import DurableLog
 
 NAMESPACE = "/"
+EXPIRY_CHECK_S = 5.0  # how often a token's watch looks whether its client is still there
 
 
 class MetricsNamespace(Namespace):
-    def __init__(self, fanout: Fanout, durable_log: DurableLog, socketio):
+    def __init__(self, fanout: Fanout, durable_log: DurableLog, socketio, tokens: ViewerTokens | None = None):
         super().__init__(NAMESPACE)
         self.fanout = fanout
         self.log = durable_log
         self.sio = socketio
+        self.tokens = tokens
+        self.viewers: dict[str, Viewer] = {}  # sid -> its token's grant (tokens on)
         self.subscriptions: dict[str, Subscription] = {}  # sid -> its current subscription
         self.resuming: set[str] = set()  # sids catching up: they join their room when done
         fanout.register(Subscription())
 
     def on_connect(self, auth=None):
         auth = auth if isinstance(auth, dict) else {}
+        viewer = Viewer(None)
+        if self.tokens:
+            try:
+                viewer = self.tokens.verify(auth.get("token"))
+            except TokenError as exc:
+                raise ConnectionRefusedError({"code": "unauthorized", "message": str(exc)}) from None
         resume_from = auth.get("resume")
         positions = bool(auth.get("positions")) or resume_from is not None
         try:
             if resume_from is not None:
                 resume_from = parse_position(resume_from)
             sub = Subscription.parse({k: auth[k] for k in ("sources", "metrics") if k in auth}, positions=positions)
+            sub = sub.within(viewer.sources)
         except (ResumeError, SubscriptionError):
             return False  # refused: connect_error on the client
+        self.viewers[request.sid] = viewer
+        if viewer.expires_at is not None:
+            self.sio.start_background_task(self._expire, request.sid, viewer)
         counters.CLIENTS.inc()
         if resume_from is None:
             self._join(request.sid, sub)
@@ -55,12 +76,14 @@ class MetricsNamespace(Namespace):
     def on_disconnect(self, reason=None):
         counters.CLIENTS.dec()
         self.subscriptions.pop(request.sid, None)
+        self.viewers.pop(request.sid, None)
         self.resuming.discard(request.sid)
 
     def on_subscribe(self, payload=None):
         current = self.subscriptions.get(request.sid, Subscription())
         try:
             sub = Subscription.parse(payload, positions=current.positions)
+            sub = sub.within(self.viewers.get(request.sid, Viewer(None)).sources)
         except SubscriptionError as exc:
             return {"ok": False, "error": {"code": "bad_subscription", "message": str(exc), "field": exc.field}}
         if request.sid in self.resuming:
@@ -82,6 +105,15 @@ class MetricsNamespace(Namespace):
         self.subscriptions[request.sid] = sub
         sent = self._resume(request.sid, sub, position)
         return {"ok": True, "resumed": max(sent, 0), "gap": sent < 0}
+
+    def _expire(self, sid: str, viewer: Viewer) -> None:
+        """Disconnect `sid` when its token expires; returns early once it is gone."""
+        while self.viewers.get(sid) is viewer:
+            left = viewer.expires_at - time.time()
+            if left <= 0:
+                self.sio.server.disconnect(sid, namespace=NAMESPACE)
+                return
+            self.sio.sleep(min(left, EXPIRY_CHECK_S))
 
     def _resume(self, sid: str, sub: Subscription, position: str) -> int:
         def join() -> None:  # the subscription may have changed during the catch-up

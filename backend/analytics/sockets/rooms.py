@@ -51,6 +51,16 @@ class Subscription:
             parts[field] = names
         return cls(EventFilter.of(**parts), positions=positions)
 
+    def within(self, allowed: frozenset[str] | None) -> Subscription:
+        """This subscription narrowed to the `allowed` sources (None: every source); all of them
+        when it asked for every source. SubscriptionError when it asked only for others."""
+        if allowed is None:
+            return self
+        sources = self.sources & allowed if self.sources else allowed
+        if not sources:
+            raise SubscriptionError("sources", "this token may not read those sources")
+        return Subscription(EventFilter(frozenset(sources), self.metrics), self.positions)
+
     @property
     def room(self) -> str:
         if self.only.everything:

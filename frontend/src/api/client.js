@@ -1,6 +1,6 @@
 // The one REST client: every call goes through request(), which turns the backend's
 // {"error": {code, message, field}} (or a dead proxy) into an ApiError with a message a
-// person can act on.
+// person can act on. It sends the viewer token when there is one; a 401 asks for a sign-in.
 export class ApiError extends Error {
   constructor(message, { status = 0, code = 'network', field = null } = {}) {
     super(message);
@@ -10,6 +10,8 @@ export class ApiError extends Error {
     this.field = field;
   }
 }
+
+import { getToken, requireSignIn } from './auth.js';
 
 const BASE = (import.meta.env?.VITE_API_BASE ?? '').replace(/\/$/, '');
 
@@ -35,7 +37,9 @@ async function request(path, { params, signal, timeoutMs = 8000, okStatuses = []
   const combined = signal ? anySignal([signal, timeout]) : timeout;
   let res;
   try {
-    res = await fetch(url(path, params), { signal: combined, headers: { Accept: 'application/json' } });
+    const token = getToken();
+    const headers = { Accept: 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) };
+    res = await fetch(url(path, params), { signal: combined, headers });
   } catch (err) {
     if (signal?.aborted) throw err;
     const what = timeout.aborted ? 'timed out' : 'failed';
@@ -47,6 +51,7 @@ async function request(path, { params, signal, timeoutMs = 8000, okStatuses = []
   } catch {
     body = null;
   }
+  if (res.status === 401) requireSignIn();
   if (!res.ok && !okStatuses.includes(res.status)) {
     const e = body?.error;
     const message = e?.message ?? `The backend answered ${res.status} for ${path}.`;

@@ -1,4 +1,5 @@
 import { io } from 'socket.io-client';
+import { getToken, requireSignIn } from './auth.js';
 
 // Reconnection is done here rather than by socket.io-client so the dashboard can show an
 // honest countdown to the next attempt (the library keeps its backoff delay private).
@@ -15,7 +16,8 @@ const SOCKET_URL = import.meta.env?.VITE_SOCKET_URL || undefined;
  * Opens the Socket.IO stream (websocket only) and keeps it open.
  * Every packet carries its position in the server's durable log; a reconnect resumes from the
  * last one, so the server sends exactly what this tab missed (in order, once) before going live.
- * Calls onStatus({status, retryAt, attempt, connectedOnce}) with status connected | reconnecting | offline,
+ * Sends the viewer token (api/auth.js) as auth.token; refused as unauthorized, it stops and asks for a sign-in.
+ * Calls onStatus({status, retryAt, attempt, connectedOnce}) with status connected | reconnecting | offline | unauthorized,
  * onEvents(batch, receivedAt, {replay}) for each `metrics` batch (replay: sent by a resume, not live),
  * onGap({dropped, reason}) for each `gap`, onConnect({first, resumed}) after each (re)connect, once
  * the subscription has been sent (resumed: the server is sending what was missed, no backfill needed).
@@ -44,7 +46,8 @@ export function connectMetricSocket({
     // shows), and where to resume from once there is a position.
     auth: (cb) => {
       resuming = position !== null;
-      cb(resuming ? { resume: position, ...sub } : { positions: true, ...sub });
+      const token = getToken();
+      cb({ ...(resuming ? { resume: position } : { positions: true }), ...sub, ...(token ? { token } : {}) });
     },
   });
   let attempt = 0;
@@ -86,7 +89,16 @@ export function connectMetricSocket({
   socket.on('disconnect', (reason) => {
     if (!closed && reason !== 'io client disconnect') scheduleRetry();
   });
-  socket.on('connect_error', () => scheduleRetry());
+  socket.on('connect_error', (err) => {
+    // Refused for its token: retrying cannot help; the sign-in screen takes over.
+    if (err?.data?.code === 'unauthorized') {
+      closed = true;
+      report('unauthorized');
+      requireSignIn();
+      return;
+    }
+    scheduleRetry();
+  });
   socket.on('metrics', (batch, meta) => {
     if (typeof meta?.position === 'string') position = meta.position;
     onEvents?.(Array.isArray(batch) ? batch : [batch], Date.now(), { replay: meta?.replay === true });

@@ -2,6 +2,7 @@ import '@testing-library/jest-dom/vitest';
 import 'vitest-canvas-mock';
 import { cleanup } from '@testing-library/react';
 import { afterEach } from 'vitest';
+import { resetAuth } from '../api/auth.js';
 
 // jsdom has no ResizeObserver; Chart.js needs one when `responsive` is on.
 class ResizeObserverStub {
@@ -28,4 +29,5 @@ if (!window.matchMedia) {
 afterEach(() => {
   cleanup();
   localStorage.clear();
+  resetAuth(); // no viewer token, and no sign-in asked for, from one test to the next
 });

@@ -1,0 +1,39 @@
+"""Rate limits, stored in the app's Redis so every replica counts against the same budgets.
+
+One budget per client address (RATE_LIMIT) shared by every rate-limited endpoint; with producer
+keys on, POST /api/events with a valid key counts against that key's own budget
+(INGEST_RATE_LIMIT) instead (without a valid key, against the client's: guessing keys is not free). A 429
+carries Retry-After and the X-RateLimit-* headers."""
+from __future__ import annotations
+
+from flask import Blueprint, Flask, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from analytics.access.guard import INGEST_ENDPOINT, producer
+from analytics.access.keys import ProducerKeys
+from analytics.settings import Settings
+
+
+def install_limits(app: Flask, settings: Settings, limited: list[Blueprint], ingest: Blueprint,
+                   keys: ProducerKeys) -> Limiter:
+    # Read by init_app: set before it, or the headers are never sent.
+    app.config["RATELIMIT_HEADERS_ENABLED"] = True
+    # Keys under AGG_PREFIX, where the Redis ACL (deploy/redis/acl.conf) lets the backend write.
+    limiter = Limiter(key_func=get_remote_address, storage_uri=settings.redis_connection_url,
+                      storage_options={"socket_connect_timeout": 2, "socket_timeout": 5,
+                                       "key_prefix": f"{settings.AGG_PREFIX}:limits"},
+                      strategy="fixed-window")
+    limiter.init_app(app)
+
+    def keyed_ingest() -> bool:
+        return bool(keys) and request.endpoint == INGEST_ENDPOINT and producer(keys) is not None
+
+    def key_budget() -> str:  # the key's digest (never the key) names its budget
+        return f"key:{producer(keys).digest}"
+
+    client_budget = limiter.shared_limit(settings.RATE_LIMIT, scope="client", exempt_when=keyed_ingest)
+    for bp in limited:
+        client_budget(bp)
+    limiter.limit(settings.INGEST_RATE_LIMIT, key_func=key_budget, exempt_when=lambda: not keyed_ingest())(ingest)
+    return limiter
