@@ -36,7 +36,7 @@ export default defineConfig([
     languageOptions: { globals: { ...globals.node, ...globals.browser } },
   },
   {
-    files: ['*.config.js'],
+    files: ['*.config.js', 'docker/**/*.mjs'],
     languageOptions: { globals: globals.node },
   },
 ]);
