@@ -42,7 +42,7 @@ class Backend:
     def start(self) -> Backend:
         self.proc = subprocess.Popen([sys.executable, str(APP)], env=self.env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
-        wait_until(lambda: http_status(f"{self.base}/api/health") == 200, 30, "backend healthy")
+        wait_until(lambda: http_status(f"{self.base}/api/health") == 200, 60, "backend healthy")
         return self
 
     def signal(self, sig: int) -> int:
@@ -163,15 +163,15 @@ def logged_ids(redis_url: str) -> list[str]:
 def assert_recorded_once(base: str, n: int) -> None:
     """Every logged event is in /recent once, and the aggregates count each once."""
     wait_until(lambda: get_json(f"{base}/api/health")["events"]["log_lag"] == 0
-               and get_json(f"{base}/api/metrics/recent?limit=1")["count"] > 0, 30, "log recorded")
-    wait_until(lambda: get_json(f"{base}/api/metrics/aggregate?window=600")["total"]["count"] >= n, 30,
+               and get_json(f"{base}/api/metrics/recent?limit=1")["count"] > 0, 60, "log recorded")
+    wait_until(lambda: get_json(f"{base}/api/metrics/aggregate?window=600")["total"]["count"] >= n, 60,
                "aggregates complete")
     recent = get_json(f"{base}/api/metrics/recent?limit={RECENT_MAX}")["events"]
     assert sorted(e["id"] for e in recent) == sorted(logged_ids(redis_url_of(base)))
     assert get_json(f"{base}/api/metrics/aggregate?window=600")["total"]["count"] == n
 
 
-def assert_received_once(client: Client, n: int, timeout: float = 30) -> float:
+def assert_received_once(client: Client, n: int, timeout: float = 60) -> float:
     """The client got all n logged events, each once; returns how long it took to become whole."""
     took = wait_until(lambda: len(client.events) >= n, timeout, f"{n} events at the client "
                       f"(has {len(client.events)})")
