@@ -17,7 +17,7 @@ import time
 
 import redis
 
-from analytics.events.schema import MAX_EVENTS_PER_MESSAGE, NAME_PATTERN, encode
+from analytics.events.schema import MAX_EVENTS_PER_MESSAGE, encode, is_name
 from analytics.producer.traffic import Traffic
 from analytics.settings import Settings, SettingsError
 from analytics.stream.durable_log import DurableLog
@@ -37,10 +37,8 @@ def parse_args(argv: list[str], settings: Settings) -> argparse.Namespace:
     parser.add_argument("--transport", choices=("log", "pubsub"), default="log",
                         help="log: the durable log (default); pubsub: PUBLISH on METRICS_CHANNEL")
     args = parser.parse_args(argv)
-    import re
-
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
-    if not sources or not all(re.match(NAME_PATTERN, s) for s in sources):
+    if not sources or not all(is_name(s) for s in sources):
         parser.error("--sources must be names of 1-64 A-Za-z0-9_.:- separated by commas")
     if not 0 < args.rate <= 1_000_000:
         parser.error("--rate must be in (0, 1000000]")

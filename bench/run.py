@@ -27,7 +27,8 @@ if Path(sys.prefix).resolve() != VENV_PY.parent.parent.resolve() and VENV_PY.exi
     os.environ["BENCH_REEXEC"] = "1"
     os.execv(str(VENV_PY), [str(VENV_PY), *sys.argv])
 
-from cells import Cell, Options, check_origin, run_cell  # noqa: E402
+from cells import Cell, Options, run_cell  # noqa: E402
+from measures import check_origin  # noqa: E402
 from processes import Processes, Redis, Server  # noqa: E402
 
 RESULTS = HERE / "results"
