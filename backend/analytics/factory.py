@@ -28,6 +28,7 @@ from analytics.sockets.fanout import Fanout, gap_packet
 from analytics.sockets.handlers import MetricsNamespace
 from analytics.stream.batcher import Batcher
 from analytics.stream.durable_log import DurableLog
+from analytics.stream.foreign_entries import ForeignEntries
 from analytics.stream.lease import Lease
 from analytics.stream.listener import Listener
 from analytics.stream.log_reader import LogReader
@@ -89,10 +90,11 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
         # from X-Forwarded-For, so rate limits apply per client, not to everyone at once.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXIES, x_proto=settings.TRUSTED_PROXIES)
     client = connect_redis(settings)
+    series = SeriesCap(client, f"{settings.AGG_PREFIX}:series", settings.MAX_SERIES, time.time)
+    # Entries the product did not write are held to the schema and the series cap on read.
+    durable_log = DurableLog(client, settings.STREAM_KEY, settings.STREAM_MAXLEN, ForeignEntries(series.admit))
     runtime = Runtime(settings, client, RecentEvents(client, settings.RECENT_KEY, settings.RECENT_MAX),
-                      Aggregates(client, settings.AGG_PREFIX), DurableLog(client, settings.STREAM_KEY,
-                                                                         settings.STREAM_MAXLEN),
-                      SeriesCap(client, f"{settings.AGG_PREFIX}:series", settings.MAX_SERIES, time.time))
+                      Aggregates(client, settings.AGG_PREFIX), durable_log, series)
     app.extensions["analytics"] = runtime
 
     errors.register_error_handlers(app)

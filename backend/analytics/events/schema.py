@@ -88,12 +88,12 @@ def _describe(err: dict) -> str:
     return f"{loc}: {err['msg']}" if loc else err["msg"]
 
 
-def complete(event: dict, now_ms: float) -> dict:
+def complete(event: dict, now_ms: float, default_id: str | None = None) -> dict:
     """Fill the defaults of a validated event, in the canonical field order."""
     if len(event) == 6:  # every field given (unknown ones were dropped): nothing to fill
         return event
     return {
-        "id": event.get("id") or f"{_ID_PREFIX}-{next(_id_counter):09d}",
+        "id": event.get("id") or default_id or f"{_ID_PREFIX}-{next(_id_counter):09d}",
         "ts": event["ts"] if "ts" in event else now_ms,
         "source": event.get("source", DEFAULT_SOURCE),
         "metric": event["metric"],
@@ -102,8 +102,10 @@ def complete(event: dict, now_ms: float) -> dict:
     }
 
 
-def parse_message(raw: bytes | str, now_ms: float | None = None) -> ParseResult:
-    """Parse one channel message or request body: an event object or an array of up to 1000."""
+def parse_message(raw: bytes | str, now_ms: float | None = None, id_prefix: str | None = None) -> ParseResult:
+    """Parse one channel message or request body: an event object or an array of up to 1000.
+    With `id_prefix`, an event without an id gets `<id_prefix>-<its index among the accepted>`
+    instead of a process-unique one, so every reader of the same message fills the same ids."""
     result = ParseResult()
     now_ms = time.time() * 1000.0 if now_ms is None else now_ms
     if isinstance(raw, str):
@@ -122,7 +124,10 @@ def parse_message(raw: bytes | str, now_ms: float | None = None) -> ParseResult:
         # Rejected whole, like an oversized message; its per-event reasons do not count.
         return ParseResult(rejected=Counter(too_many_events=1),
                            first_error=f"array of more than {MAX_EVENTS_PER_MESSAGE} events")
-    result.events = [complete(e, now_ms) for e in valid]
+    if id_prefix is None:
+        result.events = [complete(e, now_ms) for e in valid]
+    else:
+        result.events = [complete(e, now_ms, f"{id_prefix}-{i}") for i, e in enumerate(valid)]
     return result
 
 

@@ -42,9 +42,9 @@ class SeriesCap:
         self.clock = clock
         self._admit = redis.register_script(ADMIT)  # EVALSHA, loads on NOSCRIPT
 
-    def admit(self, events: list[dict], path: str) -> list[dict]:
+    def admit(self, events: list[dict], path: str | None) -> list[dict]:
         """The events whose series is admitted (known, or new and under the cap); the others are
-        counted as rejected on `path` with reason too_many_series."""
+        counted as rejected on `path` with reason too_many_series (not counted without a path)."""
         if not events:
             return events
         series = list(dict.fromkeys(f"{e['source']}|{e['metric']}" for e in events))
@@ -53,5 +53,6 @@ class SeriesCap:
             return events
         refused_set = {r.decode() for r in refused}
         kept = [e for e in events if f"{e['source']}|{e['metric']}" not in refused_set]
-        counters.EVENTS_REJECTED.labels(path, REASON).inc(len(events) - len(kept))
+        if path is not None:
+            counters.EVENTS_REJECTED.labels(path, REASON).inc(len(events) - len(kept))
         return kept

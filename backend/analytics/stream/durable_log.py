@@ -5,6 +5,10 @@ batching 500 events costs one XADD, one entry to read and one to acknowledge. An
 the *position* clients resume from: every event of an entry is delivered in the same packet, so
 a position never falls inside an entry.
 
+Entries the backend and the generator append carry CHECKED: their events passed the schema and
+every default is filled, so readers only decode them. Any other entry is checked on read
+(foreign_entries.py): one bad entry must not stop everyone who reads the log.
+
 Retention is bounded twice: XADD trims to about STREAM_MAXLEN entries (the memory bound), and
 the recorder trims entries older than STREAM_RETENTION_S once they are recorded.
 """
@@ -16,8 +20,11 @@ import orjson
 import redis
 
 from analytics.events.schema import encode
+from analytics.stream.foreign_entries import ForeignEntries
 
 FIELD = b"e"
+CHECKED = b"v"  # "1": written by DurableLog.append after validation (schema v1)
+_UNSCREENED = ForeignEntries()  # schema only: for logs without the MAX_SERIES cap at hand
 
 
 @dataclass(frozen=True)
@@ -36,27 +43,47 @@ def position_key(position: str) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
-def parse_entries(raw: list) -> list[Entry]:
-    """Entries as redis-py returns them from XRANGE / XREAD; trimmed entries (no fields) skipped."""
+def parse_entries(raw: list, foreign: ForeignEntries = _UNSCREENED, count: bool = False) -> list[Entry]:
+    """Entries as redis-py returns them from XRANGE / XREAD / XREADGROUP. An entry trimmed while
+    pending (no fields) comes back with no events, as does one whose events were all refused: it
+    still moves positions on and is acknowledged. `count`: count the refusals (one reader per
+    process does, so each entry counts once)."""
     out = []
     for entry_id, fields in raw:
-        payload = fields.get(FIELD) if fields else None
-        if payload is None:
+        position = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+        if not fields:
+            out.append(Entry(position, []))
             continue
-        out.append(Entry(entry_id.decode() if isinstance(entry_id, bytes) else entry_id, orjson.loads(payload)))
+        payload = fields.get(FIELD)
+        events = None
+        if fields.get(CHECKED) == b"1":
+            try:
+                events = orjson.loads(payload)
+            except (orjson.JSONDecodeError, TypeError):
+                events = None
+            if type(events) is not list:
+                events = None
+        if events is None:
+            events = foreign.events(position, payload, count)
+        out.append(Entry(position, events))
     return out
 
 
 class DurableLog:
-    def __init__(self, client: redis.Redis, key: str, max_entries: int):
+    def __init__(self, client: redis.Redis, key: str, max_entries: int, foreign: ForeignEntries = _UNSCREENED):
         self.client = client
         self.key = key
         self.max_entries = max_entries
+        self.foreign = foreign  # how entries the product did not write are checked
+
+    def parse(self, raw: list, count: bool = False) -> list[Entry]:
+        return parse_entries(raw, self.foreign, count)
 
     def append(self, events: list[dict], pipe=None) -> str | None:
         """XADD one entry of validated events; returns its position (None when queued on `pipe`)."""
         target = pipe if pipe is not None else self.client
-        result = target.xadd(self.key, {FIELD: encode(events)}, maxlen=self.max_entries, approximate=True)
+        result = target.xadd(self.key, {FIELD: encode(events), CHECKED: b"1"}, maxlen=self.max_entries,
+                             approximate=True)
         return None if pipe is not None else result.decode()
 
     def last_position(self) -> str:
@@ -69,13 +96,14 @@ class DurableLog:
         return last.decode() if isinstance(last, bytes) else last
 
     def read_after(self, position: str, count: int, block_ms: int) -> list[Entry]:
-        """Entries after `position`, waiting up to block_ms for the first one."""
+        """Entries after `position`, waiting up to block_ms for the first one (the log reader:
+        it counts what foreign entries held that was refused)."""
         reply = self.client.xread({self.key: position}, count=count, block=block_ms)
-        return parse_entries(reply[0][1]) if reply else []
+        return self.parse(reply[0][1], count=True) if reply else []
 
     def range_after(self, position: str, upto: str, count: int) -> list[Entry]:
         """Entries after `position` up to and including `upto`, at most `count`."""
-        return parse_entries(self.client.xrange(self.key, "(" + position, upto, count=count))
+        return self.parse(self.client.xrange(self.key, "(" + position, upto, count=count))
 
     def lost_after(self, position: str) -> bool:
         """Whether retention may have removed entries newer than `position`, so that a resume from

@@ -21,7 +21,7 @@ from analytics import counters
 from analytics.cache.aggregates import Aggregates, bucket_updates, merge_updates
 from analytics.cache.recent import RecentEvents
 from analytics.events.schema import encode_each
-from analytics.stream.durable_log import DurableLog, Entry, parse_entries, position_key
+from analytics.stream.durable_log import DurableLog, Entry, position_key
 
 log = logging.getLogger(__name__)
 GROUP = "recorders"
@@ -102,7 +102,7 @@ class Recorder:
     def claim_idle(self) -> list[Entry]:
         raw = self._claim(keys=[self.log.key], args=[GROUP, self.consumer, CLAIM_IDLE_MS, READ_COUNT,
                                                       self.fence_prefix])
-        entries = parse_entries([(item[0], _pairs(item[1])) for item in raw])
+        entries = self.log.parse([(item[0], _pairs(item[1])) for item in raw])
         if entries:
             counters.LOG_CLAIMS.inc(len(entries))
             log.info("recorder claimed %d idle log entries", len(entries))
@@ -144,7 +144,7 @@ class Recorder:
                     self.housekeeping()
                 reply = self.client.xreadgroup(GROUP, self.consumer, {self.log.key: ">"}, count=READ_COUNT,
                                                block=BLOCK_MS)
-                entries = parse_entries(reply[0][1]) if reply else []
+                entries = self.log.parse(reply[0][1]) if reply else []
                 self.busy = True
                 try:
                     self.record(entries)
