@@ -10,7 +10,7 @@ from cachetools import LRUCache
 
 from analytics.cache.bucket_write import Stats
 from analytics.cache.scripts import READ_BUCKETS
-from analytics.cache.sketch import DenseSketch, position
+from analytics.cache.sketch import DenseSketch, Sketch, position
 
 QUANTILES = (0.5, 0.95, 0.99)
 Pair = tuple[str, str]  # (source, metric)
@@ -25,7 +25,7 @@ class PairStats:
     total: float
     low: float
     high: float
-    sketch: DenseSketch
+    sketch: Sketch
 
     @classmethod
     def merge(cls, parts: list[PairStats]) -> PairStats:
