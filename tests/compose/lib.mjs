@@ -2,6 +2,7 @@
 // Node Socket.IO clients through nginx (TLS verified against the stack's certificate, which
 // scripts/compose-test.sh adds through NODE_EXTRA_CA_CERTS).
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,14 +26,25 @@ export function compose(...args) {
   return res.stdout;
 }
 
+// The stack is secure by default: POSTs need the producer key compose-secrets.sh made, reads a
+// viewer token minted inside the backend container, as docs/docker.md tells a user to.
+export const producerKey = () => readFileSync(path.join(process.env.PULSE_SECRETS_DIR, 'producer_key'), 'utf8').trim();
+let token;
+export function viewerToken() {
+  token ??= compose('exec', '-T', 'backend', 'python', 'manage.py', 'new-token', '--ttl', '3600').trim();
+  return token;
+}
+
 export function docker(...args) {
   const res = spawnSync('docker', args, { encoding: 'utf8' });
   if (res.status !== 0) throw new Error(`docker ${args.join(' ')} failed:\n${res.stderr}`);
   return res.stdout.trim();
 }
 
-export async function getJson(pathname, init) {
-  const res = await fetch(`${URL_}${pathname}`, { signal: AbortSignal.timeout(5000), ...init });
+/** fetch through nginx, JSON parsed; with the viewer token unless `anonymous`. */
+export async function getJson(pathname, { anonymous = false, headers = {}, ...init } = {}) {
+  const auth = anonymous ? {} : { authorization: `Bearer ${viewerToken()}` };
+  const res = await fetch(`${URL_}${pathname}`, { signal: AbortSignal.timeout(5000), headers: { ...auth, ...headers }, ...init });
   const text = await res.text();
   let body;
   try {
@@ -47,7 +59,7 @@ export async function getJson(pathname, init) {
 export async function postEvents(events) {
   const res = await getJson('/api/events', {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', 'x-api-key': producerKey() },
     body: JSON.stringify(events),
   });
   if (res.status !== 202) throw new Error(`POST /api/events answered ${res.status}: ${JSON.stringify(res.body)}`);
@@ -65,6 +77,7 @@ export function streamClient({ source, probe }) {
       reconnection: false,
       timeout: 5000,
       query: probe ? { probe } : {},
+      auth: { token: viewerToken() },
     });
     const client = { socket, events: [], gaps: 0, close: () => socket.disconnect() };
     // A batch already on its way when `subscribe` lands may carry other sources: kept out.

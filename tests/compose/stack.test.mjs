@@ -3,8 +3,11 @@
 // settings of the env file applied. scripts/compose-test.sh starts the stack and runs this.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import { launchChromium, waitUntil } from '../../frontend/e2e/stack.mjs';
-import { compose, docker, getJson, postEvents, streamClient, uniqueEvents, URL_ } from './lib.mjs';
+import { compose, docker, getJson, postEvents, producerKey, REPO as REPO_ROOT, streamClient, uniqueEvents, URL_, viewerToken } from './lib.mjs';
 
 const SETTINGS = { RATE_LIMIT: 100, RECENT_MAX: 2000 }; // as in the env file the script writes
 
@@ -53,8 +56,8 @@ describe('docker-compose stack through nginx', { timeout: 300_000 }, () => {
     const plain = await fetch(`${URL_.replace('https:', 'http:')}/some/page?x=1`, { redirect: 'manual' });
     assert.equal(plain.status, 301);
     assert.equal(plain.headers.get('location'), `${URL_}/some/page?x=1`);
-    for (const pathname of ['/', '/api/health', '/api/nope', '/assets/missing.js']) {
-      const { headers } = await getJson(pathname);
+    for (const pathname of ['/', '/api/health', '/api/nope', '/api/metrics/recent', '/assets/missing.js']) {
+      const { headers } = await getJson(pathname, { anonymous: true });
       assert.match(headers.get('strict-transport-security') ?? '', /max-age=\d{7,}/, pathname);
       const csp = headers.get('content-security-policy') ?? '';
       assert.match(csp, /frame-ancestors 'none'/, pathname);
@@ -65,8 +68,44 @@ describe('docker-compose stack through nginx', { timeout: 300_000 }, () => {
     }
   });
 
-  test('the dashboard connects over wss, events flow, latency p99 under 100 ms, no CSP violation', async () => {
+  test('secure by default: reads need a viewer token, POSTs the producer key; health is open', async () => {
+    assert.equal((await getJson('/api/health', { anonymous: true })).status, 200);
+    for (const pathname of ['/api/metrics/recent?limit=1', '/api/metrics/aggregate?window=60']) {
+      const res = await getJson(pathname, { anonymous: true });
+      assert.equal(res.status, 401, pathname);
+      assert.equal(res.body.error?.code, 'unauthorized', pathname);
+      assert.equal((await getJson(pathname, { headers: { authorization: 'Bearer not.a.token' }, anonymous: true })).status, 401);
+      assert.equal((await getJson(pathname)).status, 200, `${pathname} with a token minted by manage.py`);
+    }
+    const post = (key) => getJson('/api/events', {
+      anonymous: true,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(key ? { 'x-api-key': key } : {}) },
+      body: JSON.stringify({ metric: 'auth_check', value: 1 }),
+    });
+    assert.equal((await post(undefined)).status, 401, 'no key');
+    assert.equal((await post('0'.repeat(64))).status, 401, 'a wrong key');
+    assert.equal((await post(producerKey())).status, 202, 'the producer key from .secrets/');
+    const refused = await new Promise((resolve) => {
+      const { io } = createRequire(path.join(REPO_ROOT, 'frontend', 'package.json'))('socket.io-client');
+      const socket = io(URL_, { transports: ['websocket'], reconnection: false, timeout: 5000 });
+      socket.on('connect', () => { socket.disconnect(); resolve('connected'); });
+      socket.on('connect_error', (err) => { socket.disconnect(); resolve(err.message); });
+    });
+    assert.match(refused, /unauthorized|token/i, 'Socket.IO without a token is refused');
+  });
+
+  test('the dashboard asks for a token and signs in with one minted by manage.py', async () => {
     await page.goto(URL_);
+    await page.getByRole('heading', { name: 'Sign in to Pulse' }).waitFor({ timeout: 30000 });
+    await page.getByLabel('Viewer token').fill(viewerToken());
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await waitUntil(async () => (await text('connection-status')) === 'connected', { what: 'connected after sign-in', timeoutMs: 30000 });
+    // The 401s that made the page ask for a token are expected; from here on, none.
+    consoleErrors.length = 0;
+  });
+
+  test('the dashboard connects over wss, events flow, latency p99 under 100 ms, no CSP violation', async () => {
     await waitUntil(async () => (await text('connection-status')) === 'connected', { what: 'connected', timeoutMs: 30000 });
     await waitUntil(async () => (await num('events-total')) > 0, { what: 'first events' });
     const before = await num('events-total');
@@ -123,7 +162,7 @@ describe('docker-compose stack through nginx', { timeout: 300_000 }, () => {
   test('bodies up to the backend\'s limit reach it: a 2 MB POST is its 413, in JSON', async () => {
     const res = await getJson('/api/events', {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', 'x-api-key': producerKey() },
       body: JSON.stringify([{ metric: 'big', value: 1, tags: { pad: 'x'.repeat(2_000_000) } }]),
     });
     assert.equal(res.status, 413);
@@ -181,8 +220,14 @@ describe('docker-compose stack through nginx', { timeout: 300_000 }, () => {
     assert.ok(limited.body.error?.code, `a 429 is JSON: ${JSON.stringify(limited.body)}`);
   });
 
-  test('no process logged a Redis permission error', () => {
+  test('no process logged a Redis permission error, or any secret', () => {
     const logs = compose('logs', '--no-color');
     assert.doesNotMatch(logs, /NOPERM|NOAUTH|WRONGPASS/);
+    const dir = process.env.PULSE_SECRETS_DIR;
+    const secrets = readdirSync(dir).map((name) => [name, readFileSync(path.join(dir, name), 'utf8').trim()]);
+    assert.ok(secrets.length >= 6, 'the secrets compose-secrets.sh makes');
+    for (const [name, value] of [...secrets, ['a viewer token', viewerToken()]]) {
+      assert.ok(!logs.includes(value), `${name} appears in the stack's logs`);
+    }
   });
 });
