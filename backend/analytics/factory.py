@@ -14,6 +14,7 @@ from flask_socketio import SocketIO
 from prometheus_client import CONTENT_TYPE_LATEST, PLATFORM_COLLECTOR, REGISTRY, generate_latest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from analytics import redis_tls
 from analytics.access import guard
 from analytics.access.keys import ProducerKeys
 from analytics.access.tokens import ViewerTokens
@@ -75,8 +76,8 @@ class Runtime:
 
 
 def connect_redis(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.redis_connection_url, socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
-                                health_check_interval=30)
+    return redis_tls.connect(settings, socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
+                             health_check_interval=30)
 
 
 def create_app(settings: Settings | None = None, start_stream: bool = True) -> Flask:
