@@ -14,10 +14,23 @@ import urllib.request
 import pytest
 import redis
 
-from devstack.processes import (APP, BACKEND, GENERATOR, backend, clean_env, generator, get_json, http_status,
-                                log_file, output_of, published, read_log, redis_server)
-from devstack.tls import make_tls_files
 from analytics.redis_tls import INSECURE_WARNING
+from devstack.processes import (
+    APP,
+    BACKEND,
+    GENERATOR,
+    backend,
+    clean_env,
+    generator,
+    get_json,
+    http_status,
+    log_file,
+    output_of,
+    published,
+    read_log,
+    redis_server,
+)
+from devstack.tls import make_tls_files
 
 pytestmark = pytest.mark.e2e
 HEALTHCHECK = BACKEND / "healthcheck.py"

@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
+from analytics import redis_tls
 from analytics.factory import connect_redis
 from analytics.settings import SECRETS, Settings, SettingsError
-from analytics import redis_tls
 from devstack.processes import APP, GENERATOR, backend, clean_env, get_json, redis_server
 from devstack.tls import make_tls_files
 
