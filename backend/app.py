@@ -56,6 +56,10 @@ def main() -> int:
         return 2
     logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("geventwebsocket.handler").setLevel(logging.WARNING)  # one line per request is noise
+    from analytics.redis_tls import insecure_warning
+
+    if insecure_warning(settings):  # at every start, while it lasts
+        logging.getLogger("backend").warning(insecure_warning(settings))
     from analytics.factory import create_app, socketio
     from analytics.server import listening_socket, serve
 

@@ -17,6 +17,7 @@ import time
 
 import redis
 
+from analytics import redis_tls
 from analytics.events.schema import MAX_EVENTS_PER_MESSAGE, encode, is_name
 from analytics.producer.traffic import Traffic
 from analytics.settings import Settings, SettingsError
@@ -125,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args = parse_args(sys.argv[1:] if argv is None else argv, settings)
     logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    client = redis.Redis.from_url(settings.redis_connection_url, socket_connect_timeout=2, socket_timeout=5)
+    insecure = redis_tls.insecure_warning(settings)
+    if insecure:
+        log.warning(insecure)
+    client = redis_tls.connect(settings, socket_connect_timeout=2, socket_timeout=5)
     batch = batch_size(args.rate, args.batch)
     traffic = Traffic(args.sources, seed=args.seed, cycle_seconds=args.cycle_seconds)
     stop = [False]

@@ -25,11 +25,14 @@ def backend() -> int:
 
 
 def generator() -> int:
-    import redis
+    from analytics import redis_tls
 
     settings = load_settings()
     wait_s = min(10.0, max(2.0, 3.0 / settings.GENERATOR_RATE))
-    client = redis.Redis.from_url(settings.redis_connection_url, socket_connect_timeout=2, socket_timeout=5)
+    insecure = redis_tls.insecure_warning(settings)
+    if insecure:  # the container's health log shows it beside the service's own
+        print(f"WARNING {insecure}", file=sys.stderr)
+    client = redis_tls.connect(settings, socket_connect_timeout=2, socket_timeout=5)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         newest = client.xrevrange(settings.STREAM_KEY, count=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -37,6 +38,9 @@ from processes import (
     run_generator,
 )
 
+from analytics.access.keys import new_key
+from analytics.access.tokens import mint
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -57,6 +61,8 @@ class Cell:
     # forward subscribe to the channel, so they are always "pubsub".
     transport: str = "log"
     kill: bool = False  # SIGKILL the backend mid-run, restart it; clients track positions and resume
+    producer: str = "generator"  # or "http": bench/http_producer.py POSTs the same traffic to /api/events
+    auth: bool = False  # access control on: producer keys, or viewer tokens for a probe cell (what it costs)
 
     def __post_init__(self):
         if self.kind != "product":
@@ -74,7 +80,17 @@ class Cell:
                 + ("-gevent-websocket" if self.ws_server == "gevent-websocket" else "")
                 + ("" if self.direct_writes else "-queued")
                 + ("-pubsub" if self.kind == "product" and self.transport == "pubsub" else "")
-                + ("-kill" if self.kill else ""))
+                + ("-kill" if self.kill else "") + ("-http" if self.producer == "http" else "")
+                + ("-auth" if self.auth else ""))
+
+
+# The auth cells' key and token, made for this run (keys are stored as digests; see docs/security.md).
+AUTH_KEY, _AUTH_ENTRY = new_key()
+_JWT_SECRET = secrets.token_hex(32)
+# Producer keys for an ingest cell (with the key's own budget raised, as RATE_LIMIT is), viewer
+# tokens for a REST probe cell (the runner's own reads, e.g. the aggregate check, carry none).
+KEY_SETTINGS = {"API_KEYS": _AUTH_ENTRY, "INGEST_RATE_LIMIT": "1000000 per minute"}
+TOKEN_SETTINGS = {"JWT_SECRET": _JWT_SECRET}
 
 
 @dataclass
@@ -110,10 +126,11 @@ def run_cell(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str
         spy = start_profiler(procs, server.pid, opts, tag) if opts.profile and cell.kind == "product" else None
         sampler = RssSampler(server.pid)
         sampler.start()
-        probe = start_probe(procs, opts, server, tag) if cell.probe else None
+        probe = start_probe(procs, opts, server, tag, cell.auth) if cell.probe else None
         gen = run_generator(procs, redis.url, cell.rate, opts.duration, cell.batch,
                             opts.run_dir / f"{tag}.generator.log", timeout=opts.duration * 3 + 60,
-                            transport=cell.transport)
+                            transport=cell.transport, http_base=server.base if cell.producer == "http" else None,
+                            api_key=AUTH_KEY if cell.auth else None)
         t_published = time.monotonic()
         record.update(published=gen["published"], generator_cpu_s=round(gen["cpu_s"], 3),
                       generator_wall_s=round(gen["wall_s"], 3),
@@ -158,6 +175,8 @@ def server_settings(cell: Cell, opts: Options) -> dict:
     settings = dict(opts.extra_settings)
     if cell.kind == "product":
         settings["ASYNC_MODE"] = cell.mode
+        if cell.auth:
+            settings.update(TOKEN_SETTINGS if cell.probe else KEY_SETTINGS)
         if cell.role == "ws":  # the WebSocket server comparison; other cells keep the defaults (or --set)
             settings.update(WS_SERVER=cell.ws_server, DIRECT_WRITES=str(cell.direct_writes).lower())
     return settings
@@ -213,10 +232,12 @@ def start_clients(cell: Cell, opts: Options, procs: Processes, server: Server, t
     return clients
 
 
-def start_probe(procs: Processes, opts: Options, server: Server, tag: str) -> subprocess.Popen:
+def start_probe(procs: Processes, opts: Options, server: Server, tag: str, auth: bool = False) -> subprocess.Popen:
+    env = {**os.environ, "BENCH_TOKEN": mint(_JWT_SECRET, 3600, None)} if auth else None
     return procs.start([PYTHON, str(BENCH / "rest_probe.py"), "--base", server.base, "--requests",
                         str(opts.probe_requests), "--seconds", str(opts.duration * 0.9), "--out",
-                        str(opts.run_dir / f"{tag}.probe.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        str(opts.run_dir / f"{tag}.probe.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env=env)
 
 
 def probe_result(procs: Processes, probe: subprocess.Popen, opts: Options, tag: str) -> dict | None:

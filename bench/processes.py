@@ -171,17 +171,22 @@ class Server:
 
 
 def run_generator(procs: Processes, redis_url: str, rate: float, duration: float, batch: int,
-                  log_path: Path, timeout: float, transport: str = "log") -> dict:
+                  log_path: Path, timeout: float, transport: str = "log", http_base: str | None = None,
+                  api_key: str | None = None) -> dict:
     """Run backend/generator.py to completion; returns published count, wall and CPU time.
     CPU comes from wait4's rusage, the only exact figure for a process that has exited.
     `transport`: log (the durable log, the generator's default) or pubsub (PUBLISH on the channel)."""
     argv = [PYTHON, str(BACKEND / "generator.py"), "--rate", str(rate), "--duration", str(duration), "--seed", "1",
             "--transport", transport]
+    if http_base:  # the same traffic and pacing, posted to the backend (bench/http_producer.py)
+        argv = [PYTHON, str(BENCH / "http_producer.py"), "--base", http_base, "--rate", str(rate), "--duration",
+                str(duration), "--seed", "1"]
     if batch:
         argv += ["--batch", str(batch)]
     started = time.monotonic()
+    env = clean_env(REDIS_URL=redis_url, **({"BENCH_API_KEY": api_key} if api_key else {}))
     with open(log_path, "wb") as log:
-        proc = procs.start(argv, env=clean_env(REDIS_URL=redis_url), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = procs.start(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = started + timeout
         rusage = None
         while rusage is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import sys
 import time
 from urllib.parse import urlparse
@@ -49,6 +50,8 @@ def main() -> int:
     args = parser.parse_args()
     url = urlparse(args.base)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    token = os.environ.get("BENCH_TOKEN")  # the auth cells: a viewer token, as a dashboard sends it
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     timings: dict[str, list[float]] = {name: [] for name in PATHS}
     in_app: dict[str, list[float]] = {name: [] for name in PATHS}  # the server's Server-Timing
     errors: dict[str, int] = {name: 0 for name in PATHS}
@@ -60,7 +63,7 @@ def main() -> int:
         name = list(PATHS)[i % len(PATHS)]
         started = time.perf_counter()
         try:
-            conn.request("GET", PATHS[name])
+            conn.request("GET", PATHS[name], headers=headers)
             response = conn.getresponse()
             body = response.read()
             ok = response.status == 200 and body[:1] == b"{"

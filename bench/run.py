@@ -74,6 +74,11 @@ def matrix(profile: str) -> list[Cell]:
     # passes Redis's pub/sub output buffer limit, which would end in a dropped subscription.
     cells.append(Cell(120_000, 0, batch=500, role="ingest"))
     cells.append(Cell(10_000, 0, probe=True, role="rest"))
+    # What access control costs on the hot path: HTTP ingest without and with producer keys, and
+    # the REST probe above again with viewer tokens on (compare with the rest cell).
+    cells.append(Cell(100_000, 0, batch=500, producer="http", role="auth"))
+    cells.append(Cell(100_000, 0, batch=500, producer="http", auth=True, role="auth"))
+    cells.append(Cell(10_000, 0, probe=True, auth=True, role="auth"))
     # SIGKILL the backend mid-run, restart it: resuming clients must end whole (0 lost, 0 dup).
     cells.append(Cell(1000, 100, kill=True, role="kill"))
     return cells
@@ -264,7 +269,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="seconds of publishing per cell (overrides the profile)")
     parser.add_argument("--repeat", type=int, help="runs per cell; medians are reported (3 full, 1 otherwise)")
     parser.add_argument("--only", default="", help="comma-separated roles to run: floor,matrix,baseline,ws,"
-                        "async,client,stretch,ingest,rest,transport,kill (default all)")
+                        "async,client,stretch,ingest,rest,transport,kill,auth (default all)")
     parser.add_argument("--cells", default="", help="comma-separated substrings of cell keys to run, e.g. "
                         "product-gevent-10000x100")
     parser.add_argument("--profile", dest="profile_backend", action="store_true",
@@ -372,7 +377,7 @@ def one_line(r: dict) -> str:
     parts.append(f"cpu {r.get('backend_cpu_s')} s ({r.get('cpu_s_per_million')} /M) rss {r.get('rss_peak_mb')} MB")
     if r.get("clients"):
         parts.append(f"clients busy {r.get('client_busy')}")
-    if r["role"] == "ingest" or (r["role"] == "transport" and not r.get("clients")):
+    if r["role"] in ("ingest", "auth") and not r.get("probe") or (r["role"] == "transport" and not r.get("clients")):
         parts.append(f"ingest {r.get('ingest_rate')} ev/s exact {r.get('exact')}")
     if r.get("kill"):
         parts.append(f"kill: lost {r.get('lost')} dup {r.get('duplicates')} aggregate {r.get('aggregate_count')} "

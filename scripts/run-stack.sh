@@ -38,8 +38,8 @@ PY
 ) || exit 2
 read -r redis_url port <<<"$settings"
 
-if ! "$py" -c "import redis; from analytics.settings import Settings
-redis.Redis.from_url(Settings.from_env().redis_connection_url, socket_connect_timeout=1).ping()" 2>/dev/null; then
+if ! "$py" -c "from analytics import redis_tls; from analytics.settings import Settings
+redis_tls.connect(Settings.from_env(), socket_connect_timeout=1).ping()" 2>/dev/null; then
   command -v redis-server >/dev/null || { echo "error: redis-server is not installed (make install)"; exit 1; }
   redis_port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   mkdir -p .run/redis
@@ -49,6 +49,7 @@ redis.Redis.from_url(Settings.from_env().redis_connection_url, socket_connect_ti
   echo "private redis-server on $redis_url (data in .run/redis)"
   export REDIS_URL="$redis_url"
   unset REDIS_URL_FILE REDIS_PASSWORD REDIS_PASSWORD_FILE  # the private server has no password
+  unset REDIS_CA_FILE REDIS_CERT_FILE REDIS_KEY_FILE REDIS_TLS_INSECURE  # nor TLS
 fi
 
 start backend "$py" backend/app.py

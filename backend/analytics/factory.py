@@ -12,12 +12,14 @@ import redis
 from flask import Flask, g
 from flask_socketio import SocketIO
 from prometheus_client import CONTENT_TYPE_LATEST, PLATFORM_COLLECTOR, REGISTRY, generate_latest
-from werkzeug.middleware.proxy_fix import ProxyFix
 
+from analytics import redis_tls
 from analytics.access import guard
 from analytics.access.keys import ProducerKeys
+from analytics.access.proxies import TrustedProxies
 from analytics.access.tokens import ViewerTokens
 from analytics.api import errors, events, health, metrics, openapi
+from analytics.api.headers import SecurityHeaders
 from analytics.api.limits import install_limits
 from analytics.cache.aggregates import Aggregates
 from analytics.cache.recent import RecentEvents
@@ -76,8 +78,8 @@ class Runtime:
 
 
 def connect_redis(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.redis_connection_url, socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
-                                health_check_interval=30)
+    return redis_tls.connect(settings, socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
+                             health_check_interval=30)
 
 
 def create_app(settings: Settings | None = None, start_stream: bool = True) -> Flask:
@@ -87,8 +89,9 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     app.json.sort_keys = False
     if settings.TRUSTED_PROXIES:
         # Behind nginx (compose) every request comes from the proxy: take the client address
-        # from X-Forwarded-For, so rate limits apply per client, not to everyone at once.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXIES, x_proto=settings.TRUSTED_PROXIES)
+        # from X-Forwarded-For, so rate limits apply per client, not to everyone at once; but
+        # only from a peer in TRUSTED_PROXY_NETWORKS, where the proxy is (access/proxies.py).
+        app.wsgi_app = TrustedProxies(app.wsgi_app, settings.TRUSTED_PROXIES, settings.TRUSTED_PROXY_NETWORKS)
     client = connect_redis(settings)
     series = SeriesCap(client, f"{settings.AGG_PREFIX}:series", settings.MAX_SERIES, time.time)
     # Entries the product did not write are held to the schema and the series cap on read.
@@ -134,6 +137,7 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
         log.warning("direct WebSocket writes are off: %s", why_not)
     runtime.fanout = Fanout(engineio_adapter.Clients(socketio.server), settings.CLIENT_BACKLOG)
     socketio.on_namespace(MetricsNamespace(runtime.fanout, runtime.log, socketio, ViewerTokens.from_settings(settings)))
+    app.wsgi_app = SecurityHeaders(app.wsgi_app)  # outermost: Socket.IO's answers get them too
     if start_stream:
         start_stream_tasks(runtime)
     return app

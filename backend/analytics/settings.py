@@ -15,7 +15,7 @@ from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from analytics import redis_url
+from analytics import redis_tls, redis_url
 from analytics.events.schema import is_name
 
 ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
@@ -26,6 +26,8 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 SECRETS = frozenset({"REDIS_PASSWORD", "JWT_SECRET", "METRICS_TOKEN", "API_KEYS"})
 MIN_SECRET_BYTES = 32
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
+# Loopback and private networks: where a proxy in front of the backend is (compose, k8s, a host nginx).
+DEFAULT_PROXY_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
 
 
 class SettingsError(ValueError):
@@ -67,6 +69,15 @@ class Settings(BaseSettings):
     JWT_SECRET: SecretStr | None = None  # HS256 viewer tokens
     JWT_PUBLIC_KEY: str | None = None  # RS256 viewer tokens (PEM); exclusive with JWT_SECRET
     METRICS_TOKEN: SecretStr | None = None  # Bearer token for /metrics; unset = local peers only
+    # Redis over TLS (analytics/redis_tls.py, docs/security.md): read only with a rediss:// REDIS_URL,
+    # every file checked at start. Verification is on unless REDIS_TLS_INSECURE, which every process logs.
+    REDIS_TLS_INSECURE: bool = False  # no certificate verification at all (a test Redis only)
+    REDIS_CA_FILE: str | None = None  # PEM CA bundle for the server's certificate (beside the system's CAs)
+    REDIS_CERT_FILE: str | None = None  # PEM client certificate, for a Redis with tls-auth-clients
+    REDIS_KEY_FILE: str | None = None  # its unencrypted PEM private key (unless inside REDIS_CERT_FILE)
+    # Proxies (analytics/access/proxies.py): with TRUSTED_PROXIES > 0, X-Forwarded-For is read only
+    # from a TCP peer in these networks (CIDRs); anyone else's is ignored.
+    TRUSTED_PROXY_NETWORKS: Annotated[list[str], NoDecode] = list(DEFAULT_PROXY_NETWORKS)
 
     @model_validator(mode="before")
     @classmethod
@@ -148,6 +159,51 @@ class Settings(BaseSettings):
             raise ValueError("must be an RSA public key (RS256)")
         return value
 
+    @field_validator("REDIS_CA_FILE")
+    @classmethod
+    def _ca_file(cls, value: str | None) -> str | None:
+        return value and redis_tls.check_ca_file(value)
+
+    @field_validator("REDIS_CERT_FILE", "REDIS_KEY_FILE")
+    @classmethod
+    def _readable(cls, value: str | None) -> str | None:
+        return value and redis_tls.check_readable(value)
+
+    @field_validator("TRUSTED_PROXY_NETWORKS", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        import ipaddress
+
+        entries = [e.strip() for e in value.split(",") if e.strip()] if isinstance(value, str) else value
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not a network (CIDR, e.g. 172.18.0.0/16)") from None
+        return entries
+
+    @model_validator(mode="after")
+    def _redis_tls(self) -> Settings:
+        # Across settings, so each message names its setting itself (describe() keeps it whole).
+        url = redis_url.mask(self.REDIS_URL)
+        try:
+            redis_tls.check_url_options(self.REDIS_URL, self.REDIS_TLS_INSECURE)
+        except ValueError as exc:
+            raise ValueError(f"REDIS_URL={url!r}: {exc}") from None
+        files = [n for n in ("REDIS_CA_FILE", "REDIS_CERT_FILE", "REDIS_KEY_FILE") if getattr(self, n)]
+        if not redis_tls.is_tls(self.REDIS_URL):
+            # The operator meant TLS: a plain connection would send the password in clear.
+            named = files + (["REDIS_TLS_INSECURE"] if self.REDIS_TLS_INSECURE else [])
+            if named:
+                raise ValueError(f"{named[0]} is set but REDIS_URL={url!r} is not TLS; use rediss://")
+        if self.REDIS_TLS_INSECURE and self.REDIS_CA_FILE:
+            raise ValueError("REDIS_TLS_INSECURE=true turns verification off, so REDIS_CA_FILE would do nothing; keep one")
+        if self.REDIS_KEY_FILE and not self.REDIS_CERT_FILE:
+            raise ValueError("REDIS_KEY_FILE is set without REDIS_CERT_FILE; set both")
+        if self.REDIS_CERT_FILE:
+            redis_tls.check_client_pair(self.REDIS_CERT_FILE, self.REDIS_KEY_FILE)
+        return self
+
     @property
     def redis_connection_url(self) -> str:
         """REDIS_URL with REDIS_PASSWORD in it: what to connect with, never what to show."""
@@ -204,8 +260,11 @@ def describe(exc: ValidationError) -> str:
     """One line for every bad setting: its name, its value (masked where secret), what is wrong."""
     parts = []
     for error in exc.errors(include_url=False):
-        name = str(error["loc"][0]) if error["loc"] else "settings"
         message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # a check across settings: its message names the setting
+            parts.append(message)
+            continue
+        name = str(error["loc"][0])
         value = error.get("input")
         if name in SECRETS:
             shown = ""

@@ -1,6 +1,7 @@
 """Fixtures: a real redis-server (pytest-redis starts it on a free port), settings, the app."""
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 
@@ -8,10 +9,31 @@ import pytest
 from pytest_redis import factories
 
 from analytics.settings import Settings
+from devstack import leaks, processes
 
 # A developer's shell settings must not change what the tests see, here or in child processes.
 for _name in Settings.variable_names():
     os.environ.pop(_name, None)
+
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log(tmp_path_factory):
+    """Every process the tests start writes its output into one folder for the session (see
+    devstack.processes), and this process's own log records go there too. When the session
+    ends, no secret handed to a process (JWT secrets, producer keys, Redis passwords,
+    METRICS_TOKEN, tokens) may be found in any of it: the last test's teardown fails otherwise."""
+    folder = tmp_path_factory.mktemp("process-logs")
+    os.environ["DEVSTACK_LOG_DIR"] = str(folder)
+    own = logging.FileHandler(folder / "pytest.log")
+    logging.getLogger().addHandler(own)
+    yield folder
+    logging.getLogger().removeHandler(own)
+    own.close()
+    os.environ.pop("DEVSTACK_LOG_DIR", None)
+    found = leaks.find(folder, processes.handed_out())
+    assert not found, f"secrets in the logs of {folder}: {'; '.join(found)}"
+
 
 redis_proc = factories.redis_proc(timeout=30)
 redisdb = factories.redisdb("redis_proc")

@@ -14,7 +14,7 @@ import pytest
 import socketio
 
 from analytics.access.keys import new_key
-from devstack.processes import APP, BACKEND, clean_env, free_port, redis_server, wait_http
+from devstack.processes import APP, BACKEND, clean_env, free_port, keep_secret, log_file, read_log, redis_server, wait_http
 
 pytestmark = pytest.mark.e2e
 SECRET = "jwt-secret-from-a-file-0123456789abcdef"
@@ -34,7 +34,7 @@ def request(url: str, body=None, headers=None) -> tuple[int, dict]:
 def manage(*args: str, **settings) -> str:
     proc = subprocess.run([sys.executable, str(BACKEND / "manage.py"), *args], env=clean_env(**settings),
                           capture_output=True, text=True, timeout=60, check=True)
-    SHOWN.append(proc.stdout.strip())
+    SHOWN.append(keep_secret(proc.stdout.strip()))  # the session's log check looks for it too
     return proc.stdout.strip()
 
 
@@ -70,17 +70,18 @@ SHOWN: list[str] = [SECRET, KEY]  # every secret and token the tests hand out: n
 def stack(tmp_path_factory):
     """A backend logging at DEBUG into a file the last test reads."""
     folder = tmp_path_factory.mktemp("access")
-    secret_file, log_file = folder / "jwt_secret", folder / "backend.log"
+    secret_file = folder / "jwt_secret"
     secret_file.write_text(SECRET + "\n")
+    keep_secret(KEY)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with redis_server() as (url, _, _), open(log_file, "wb") as log:
+    with redis_server() as (url, _, _), log_file("access-backend") as log:
         env = clean_env(REDIS_URL=url, PORT=port, HOST="127.0.0.1", CORS_ORIGINS=base, LOG_LEVEL="DEBUG",
                         JWT_SECRET_FILE=secret_file, API_KEYS=ENTRY)
         proc = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_http(f"{base}/api/health")
-            yield base, secret_file, log_file
+            yield base, secret_file, log
         finally:
             proc.terminate()
             proc.wait(10)
@@ -139,11 +140,11 @@ def test_a_sources_claim_limits_the_live_stream_and_the_resume(stack):
 
 
 def test_no_secret_key_or_token_reaches_the_backend_log(stack):
-    base, _, log_file = stack
+    base, _, log = stack
     request(f"{base}/api/metrics/recent", headers={"Authorization": f"Bearer {SHOWN[-1]}"})
     request(f"{base}/api/events", [{"metric": "m", "value": 1}], {"X-API-Key": KEY + "x"})  # refused: not logged either
     time.sleep(0.5)
-    log = log_file.read_text()
+    log = read_log(log)
     assert "serving on" in log  # the log really is this backend's, at DEBUG
     assert len(SHOWN) >= 5  # the secret, the key and tokens from the tests above
     for secret in SHOWN:

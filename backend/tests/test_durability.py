@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -20,7 +19,7 @@ import socketio
 import websocket
 
 from analytics.stream.durable_log import DurableLog
-from devstack.processes import APP, GENERATOR, clean_env, free_port, http_status, redis_argv, redis_server
+from devstack.processes import APP, GENERATOR, clean_env, free_port, http_status, log_file, redis_argv, redis_server
 from tests.helpers import event
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +35,7 @@ class Backend:
         self.env = clean_env(REDIS_URL=redis_url, PORT=self.port, HOST="127.0.0.1", CORS_ORIGINS=self.base,
                              RECENT_MAX=RECENT_MAX, **settings)
         self.proc: subprocess.Popen | None = None
-        self.log = tempfile.TemporaryFile()
+        self.log = log_file("backend")
         REDIS_OF[self.base] = redis_url
 
     def start(self) -> Backend:

@@ -2,8 +2,12 @@
 that names it and shows no secret, Redis URLs in every form, and the process exit on a bad one."""
 from __future__ import annotations
 
+import atexit
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 import redis
@@ -11,13 +15,20 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
+from analytics import redis_tls
 from analytics.factory import connect_redis
 from analytics.settings import SECRETS, Settings, SettingsError
 from devstack.processes import APP, GENERATOR, backend, clean_env, get_json, redis_server
+from devstack.tls import make_tls_files
 
 DIGEST = "ab" * 32
 PUBLIC_PEM = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode().strip()
+# Real certificate files for the Redis TLS settings, which are checked when read.
+_TLS_DIR = tempfile.mkdtemp(prefix="settings-tls-")
+atexit.register(shutil.rmtree, _TLS_DIR, True)
+TLS = make_tls_files(Path(_TLS_DIR))
+TLS_URL = "rediss://cache.example:6380/0"
 
 # name: (good raw value, the value it gives, a bad raw value). A new setting fails the walk
 # below until it has a line here.
@@ -51,6 +62,18 @@ EXAMPLES = {
     "JWT_SECRET": ("s" * 32, "s" * 32, "short secret"),
     "JWT_PUBLIC_KEY": (PUBLIC_PEM, PUBLIC_PEM, "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----"),
     "METRICS_TOKEN": ("m" * 40, "m" * 40, "metrics\x07token" + "x" * 32),
+    "REDIS_TLS_INSECURE": ("true", True, "maybe"),
+    "REDIS_CA_FILE": (str(TLS.ca), str(TLS.ca), "/nonexistent/ca.pem"),
+    "REDIS_CERT_FILE": (str(TLS.client_cert), str(TLS.client_cert), "/nonexistent/client.pem"),
+    "REDIS_KEY_FILE": (str(TLS.client_key), str(TLS.client_key), "/nonexistent/client.key"),
+    "TRUSTED_PROXY_NETWORKS": ("10.1.0.0/16, fd00::/8", ["10.1.0.0/16", "fd00::/8"], "10.0.0.0/33"),
+}
+# What a setting needs beside it to be valid at all (the TLS settings: a rediss:// URL).
+CONTEXT = {
+    "REDIS_TLS_INSECURE": {"REDIS_URL": TLS_URL},
+    "REDIS_CA_FILE": {"REDIS_URL": TLS_URL},
+    "REDIS_CERT_FILE": {"REDIS_URL": TLS_URL, "REDIS_KEY_FILE": str(TLS.client_key)},
+    "REDIS_KEY_FILE": {"REDIS_URL": TLS_URL, "REDIS_CERT_FILE": str(TLS.client_cert)},
 }
 SETTINGS = list(Settings.model_fields)
 
@@ -67,6 +90,8 @@ def test_every_setting_has_an_example():
 @pytest.mark.parametrize("name", SETTINGS)
 def test_a_good_value_is_applied(name, monkeypatch):
     good, expected, _ = EXAMPLES[name]
+    for other, value in CONTEXT.get(name, {}).items():
+        monkeypatch.setenv(other, value)
     monkeypatch.setenv(name, good)
     assert expected != Settings.model_fields[name].default  # or the test could not tell it was applied
     assert value_of(Settings.from_env(env_file=None), name) == expected
@@ -74,6 +99,8 @@ def test_a_good_value_is_applied(name, monkeypatch):
 
 @pytest.mark.parametrize("name", SETTINGS)
 def test_a_bad_value_is_one_line_naming_the_setting(name, monkeypatch):
+    for other, value in CONTEXT.get(name, {}).items():
+        monkeypatch.setenv(other, value)
     monkeypatch.setenv(name, EXAMPLES[name][2])
     with pytest.raises(SettingsError) as error:
         Settings.from_env(env_file=None)
@@ -86,6 +113,8 @@ def test_a_bad_value_is_one_line_naming_the_setting(name, monkeypatch):
 @pytest.mark.parametrize("name", SETTINGS)
 def test_the_file_variant_is_read_without_its_trailing_newline(name, monkeypatch, tmp_path):
     good, expected, _ = EXAMPLES[name]
+    for other, value in CONTEXT.get(name, {}).items():
+        monkeypatch.setenv(other, value)
     (tmp_path / "value").write_text(good + "\n")
     monkeypatch.setenv(f"{name}_FILE", str(tmp_path / "value"))
     assert value_of(Settings.from_env(env_file=None), name) == expected
@@ -165,3 +194,49 @@ def test_a_non_rsa_public_key_is_refused(monkeypatch):
     monkeypatch.setenv("JWT_PUBLIC_KEY", pem)
     with pytest.raises(SettingsError, match="must be an RSA public key"):
         Settings.from_env(env_file=None)
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"REDIS_CA_FILE": str(TLS.ca)}, "REDIS_CA_FILE is set but REDIS_URL='redis://localhost:6379/0' is not TLS; use rediss://"),
+    ({"REDIS_TLS_INSECURE": "true"}, "REDIS_TLS_INSECURE is set but REDIS_URL='redis://localhost:6379/0' is not TLS"),
+    ({"REDIS_URL": TLS_URL, "REDIS_TLS_INSECURE": "true", "REDIS_CA_FILE": str(TLS.ca)},
+     "REDIS_TLS_INSECURE=true turns verification off, so REDIS_CA_FILE would do nothing; keep one"),
+    ({"REDIS_URL": TLS_URL, "REDIS_KEY_FILE": str(TLS.client_key)}, "REDIS_KEY_FILE is set without REDIS_CERT_FILE"),
+    ({"REDIS_URL": TLS_URL, "REDIS_CERT_FILE": str(TLS.client_cert), "REDIS_KEY_FILE": str(TLS.server_key)},
+     "REDIS_CERT_FILE='.*client.crt': is not a PEM certificate whose private key is in REDIS_KEY_FILE"),
+    ({"REDIS_URL": TLS_URL, "REDIS_CA_FILE": str(TLS.client_key)}, "REDIS_CA_FILE='.*': holds no PEM certificate"),
+    ({"REDIS_URL": "rediss://u:hunter2@h:6380/0?ssl_cert_reqs=none"},
+     r"REDIS_URL='rediss://u:\*\*\*@h:6380/0\?ssl_cert_reqs=none': \?ssl_cert_reqs= would weaken certificate "
+     "verification; set REDIS_TLS_INSECURE=true"),
+    ({"REDIS_URL": "rediss://h:6380/0?ssl_check_hostname=false"}, r"REDIS_URL=.*: \?ssl_check_hostname= would weaken"),
+    ({"REDIS_URL": "rediss://h:6380/0?ssl_exclude_verify_flags=VERIFY_X509_STRICT"},
+     r"REDIS_URL=.*: \?ssl_exclude_verify_flags= is not read from the URL; use REDIS_CA_FILE"),
+    ({"REDIS_URL": "rediss://h:6380/0?ssl_ca_certs=/etc/ca.pem", "REDIS_TLS_INSECURE": "true"},
+     r"REDIS_URL=.*: \?ssl_ca_certs= is not read from the URL; use REDIS_CA_FILE"),
+])
+def test_redis_tls_settings_that_do_not_fit_together_are_one_line(env, message, monkeypatch):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=f"^{message}") as error:
+        Settings.from_env(env_file=None)
+    assert "\n" not in str(error.value) and "hunter2" not in str(error.value)
+
+
+def test_an_encrypted_client_key_is_refused_at_start(monkeypatch, tmp_path):
+    encrypted = tmp_path / "encrypted.key"
+    subprocess.run(["openssl", "pkey", "-in", TLS.client_key, "-aes256", "-passout", "pass:x", "-out", encrypted],
+                   check=True, capture_output=True)
+    for name, value in {"REDIS_URL": TLS_URL, "REDIS_CERT_FILE": str(TLS.client_cert), "REDIS_KEY_FILE": str(encrypted)}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match="^REDIS_KEY_FILE: an encrypted private key is not supported"):
+        Settings.from_env(env_file=None)
+
+
+def test_tls_verification_is_on_unless_insecure_and_the_url_may_say_so_with_the_flag():
+    verified = Settings(REDIS_URL=TLS_URL, REDIS_CA_FILE=str(TLS.ca))
+    assert redis_tls.options(verified) == {"ssl_cert_reqs": "required", "ssl_check_hostname": True,
+                                           "ssl_ca_certs": str(TLS.ca), "ssl_certfile": None, "ssl_keyfile": None}
+    insecure = Settings(REDIS_URL=f"{TLS_URL}?ssl_cert_reqs=none", REDIS_TLS_INSECURE=True)
+    assert redis_tls.options(insecure)["ssl_cert_reqs"] == "none"
+    assert redis_tls.insecure_warning(insecure) and not redis_tls.insecure_warning(verified)
+    assert redis_tls.options(Settings()) == {}  # redis:// takes no TLS options

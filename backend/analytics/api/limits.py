@@ -10,6 +10,7 @@ from flask import Blueprint, Flask, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from analytics import redis_tls
 from analytics.access.guard import INGEST_ENDPOINT, producer
 from analytics.access.keys import ProducerKeys
 from analytics.settings import Settings
@@ -22,7 +23,7 @@ def install_limits(app: Flask, settings: Settings, limited: list[Blueprint], ing
     # Keys under AGG_PREFIX, where the Redis ACL (deploy/redis/acl.conf) lets the backend write.
     limiter = Limiter(key_func=get_remote_address, storage_uri=settings.redis_connection_url,
                       storage_options={"socket_connect_timeout": 2, "socket_timeout": 5,
-                                       "key_prefix": f"{settings.AGG_PREFIX}:limits"},
+                                       "key_prefix": f"{settings.AGG_PREFIX}:limits", **redis_tls.options(settings)},
                       strategy="fixed-window")
     limiter.init_app(app)
 
