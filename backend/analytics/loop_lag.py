@@ -44,7 +44,7 @@ class LoopLagProbe:
     """One per process, started on the loop it measures (`start`), under gevent only."""
 
     def __init__(self, interval_s: float = INTERVAL_S, blocked_s: float = BLOCKED_S,
-                 watch_every_s: float = WATCH_EVERY_S):
+                 watch_every_s: float = WATCH_EVERY_S, report_every_s: float = REPORT_EVERY_S):
         self.interval_s = interval_s
         self.blocked_s = blocked_s
         self.watch_every_s = watch_every_s
@@ -53,7 +53,7 @@ class LoopLagProbe:
         self._sampled: tuple[float, str] | None = None  # (the last_wake it was late from, stack)
         self._loop_thread: int | None = None
         self._running = False
-        self._reports = RateLimitedLog(log, interval=REPORT_EVERY_S)
+        self._reports = RateLimitedLog(log, interval=report_every_s)
 
     def start(self) -> None:
         import gevent
