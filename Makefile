@@ -1,12 +1,13 @@
 # The two commands: `make run` (the whole stack) and `make test` (every suite). Both install
 # what is missing first: Debian packages, the Python venv in .venv/, frontend/node_modules.
+# `make dev` is `make run` with Vite's dev server (hot reload) instead of the production build.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 ENSURE := scripts/ensure-system-packages.sh
 
-.PHONY: install install-run run test lock test-backend test-frontend e2e screenshots lint lint-deploy test-compose bench bench-quick bench-smoke clean
+.PHONY: install install-run run dev test lock test-backend test-frontend e2e screenshots lint lint-deploy test-compose bench bench-quick bench-smoke clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || { echo "error: python3 -m venv failed; install python3-venv"; exit 1; }
@@ -46,8 +47,17 @@ install-run: $(VENV)/.runtime frontend/node_modules/.installed
 install: install-run $(VENV)/.dev
 	@$(ENSURE) chromium:chromium docker-compose:docker-compose
 
-run: install-run backend/.env
-	@scripts/run-stack.sh
+# The dashboard's production build, rebuilt only when a source changed (frontend/dist is git-ignored).
+FRONTEND_SOURCES := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/index.html \
+  frontend/vite.config.js frontend/package-lock.json
+frontend/dist/index.html: $(FRONTEND_SOURCES) frontend/node_modules/.installed
+	cd frontend && npm run build -- --logLevel warn
+
+run: install-run backend/.env frontend/dist/index.html
+	@scripts/run-stack.sh preview
+
+dev: install-run backend/.env
+	@scripts/run-stack.sh dev
 
 test: install lint test-backend test-frontend e2e bench-smoke test-compose
 

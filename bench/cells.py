@@ -122,7 +122,9 @@ def run_cell(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str
         clients = start_clients(cell, opts, procs, server, tag, record)
         record["prefilled"] = prefill(redis, opts.prefill_events) if cell.probe else 0
         wait_settled(server.base, record["prefilled"], timeout=30, product=cell.kind == "product")
-        start = Snapshot.take(server.pid, redis)
+        # The loop-lag probe is the product's, under gevent (threading has no one loop to measure).
+        lag_url = server.base if cell.kind == "product" and cell.mode == "gevent" else None
+        start = Snapshot.take(server.pid, redis, lag_url)
         spy = start_profiler(procs, server.pid, opts, tag) if opts.profile and cell.kind == "product" else None
         sampler = RssSampler(server.pid)
         sampler.start()
@@ -144,7 +146,7 @@ def run_cell(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str
             client_results = clients.results(timeout=opts.drain_s + 30)
         settled = wait_settled(server.base, record["prefilled"] + gen["published"], timeout=opts.drain_s + 10,
                                product=cell.kind == "product")
-        end = Snapshot.take(server.pid, redis)  # the moment the last event was recorded (product)
+        end = Snapshot.take(server.pid, redis, lag_url)  # the moment the last event was recorded (product)
         if spy:
             procs.stop(spy, timeout=15, sig=signal.SIGINT)  # on SIGINT py-spy writes its profile
         record.update(server_alive=server.alive(), rss_peak_mb=round(sampler.stop(), 1),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
+import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,19 +31,67 @@ class Snapshot:
     mono: float
     epoch: float
     redis_kills: int
+    loop_lag: dict | None = None  # the product's loop-lag probe (read_loop_lag), when given its URL
 
     @classmethod
-    def take(cls, pid: int, redis: Redis) -> Snapshot:
-        return cls(cpu_seconds(pid), machine_cpu(), time.monotonic(), time.time(), redis.output_buffer_kills())
+    def take(cls, pid: int, redis: Redis, base: str | None = None) -> Snapshot:
+        return cls(cpu_seconds(pid), machine_cpu(), time.monotonic(), time.time(), redis.output_buffer_kills(),
+                   read_loop_lag(base) if base else None)
 
     def since(self, start: Snapshot) -> dict:
         busy = (self.machine[0] - start.machine[0]) / max(self.machine[1] - start.machine[1], 1)
         cpu = None if self.cpu is None or start.cpu is None else round(self.cpu - start.cpu, 3)
         # machine_busy covers all cores and every process (ours too): on a shared box it tells a
         # contended run from a clean one.
-        return {"backend_cpu_s": cpu, "wall_s": round(self.mono - start.mono, 3), "machine_busy": round(busy, 3),
-                "loadavg_1m": round(os.getloadavg()[0], 2),
-                "redis_output_buffer_disconnects": self.redis_kills - start.redis_kills}
+        out = {"backend_cpu_s": cpu, "wall_s": round(self.mono - start.mono, 3), "machine_busy": round(busy, 3),
+               "loadavg_1m": round(os.getloadavg()[0], 2),
+               "redis_output_buffer_disconnects": self.redis_kills - start.redis_kills}
+        if self.loop_lag and start.loop_lag:
+            out.update(loop_lag_between(start.loop_lag, self.loop_lag))
+        return out
+
+
+def read_loop_lag(base: str) -> dict | None:
+    """The backend's loop-lag probe from /metrics: cumulative histogram buckets (upper bound in
+    seconds -> count) and the longest lag since the process started; None if it has none."""
+    try:
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    buckets = {float(le): float(n) for le, n in
+               re.findall(r'^analytics_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M)}
+    peak = re.search(r"^analytics_event_loop_lag_max_seconds (\S+)$", text, re.M)
+    return {"buckets": buckets, "max_s": float(peak[1])} if buckets and peak else None
+
+
+def loop_lag_between(before: dict, after: dict) -> dict:
+    """The probe's wakes between two reads: their p99 (interpolated inside its histogram bucket,
+    as Prometheus's histogram_quantile does), the bucket bound their longest stayed under, and
+    the longest lag since the server started (it is fresh per cell, so that covers the clients'
+    connecting too; `loop_lag_max_before_ms`, read when the measured window began, tells whether
+    the longest came before it)."""
+    bounds = sorted(after["buckets"])
+    counts = [after["buckets"][b] - before["buckets"].get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    # The window's own longest lag is known only to its bucket: the bound of the lowest bucket
+    # that holds every wake of the window.
+    window_max = next((b for b, c in zip(bounds, counts) if total and c >= total), None)
+    p99 = None
+    if total:
+        target, lower, below = 0.99 * total, 0.0, 0.0
+        for bound, cumulative in zip(bounds, counts):
+            if cumulative >= target:
+                if math.isinf(bound):  # beyond the last finite bucket: its lower edge is all we know
+                    p99 = lower
+                else:
+                    p99 = lower + (bound - lower) * (target - below) / max(cumulative - below, 1e-9)
+                break
+            lower, below = bound, cumulative
+    return {"loop_lag_samples": int(total), "loop_lag_p99_ms": None if p99 is None else round(p99 * 1000, 2),
+            "loop_lag_window_max_le_ms": None if window_max is None else round(window_max * 1000, 2),
+            "loop_lag_max_ms": round(after["max_s"] * 1000, 2),
+            "loop_lag_max_before_ms": round(before["max_s"] * 1000, 2)}
 
 
 def exact_counts(cell: Cell, r: dict) -> bool | None:

@@ -65,6 +65,13 @@ def budget_lines(result: dict) -> list[dict]:
         {"v": pair.get("cpu_s_per_million_log_over_pubsub")} if pair else None, "v", 1.2, fmt="{:.2f}x",
         extra=(f"median of {pair['pairs']} paired runs; on this branch pub/sub input is bridged into the log, "
                "so the pub/sub cell pays the log path plus the bridge") if pair else "")
+    add("10,000 ev/s x 100 clients: max latency (no stall)", "<= 100 ms", high, "max_ms", 100.0, base_row=high_naive,
+        fmt=MS)
+    add("10,000 ev/s x 100 clients: event loop lag, max", "<= 10 ms", high, "loop_lag_max_ms", 10.0, fmt=MS,
+        extra=(f"the backend's probe (/metrics), since the server started; {high['loop_lag_max_before_ms']:.2f} ms "
+               f"before the measured window, <= {high.get('loop_lag_window_max_le_ms')} ms in it; p99 "
+               f"{high.get('loop_lag_p99_ms')} ms")
+        if high and high.get("loop_lag_max_before_ms") is not None else "")
     add("stretch: 20,000 ev/s x 100 clients: p99", "<= 100 ms", find(rows, 20_000, 100), "p99_ms", 100.0, fmt=MS)
     # Capacity is what the backend sustains with exact counts when offered more than the line asks:
     # at exactly 100,000 offered, events / (publishing + settle time) can only land a hair under
@@ -170,6 +177,7 @@ def markdown(result: dict) -> str:
                     out.append(f"| {row['rate']:,} | {row['mode']} | {row.get('p50_ms')} | {row.get('p99_ms')} "
                                f"| {row.get('max_ms')} | {row.get('lost', 0):,.0f} | {row.get('cpu_s_per_million')} "
                                f"| {row.get('rss_peak_mb')} |")
+    out += loop_lags(result["medians"])
     out += transports(result)
     out += kills(result["medians"])
     out += ws_servers(result["medians"])
@@ -190,6 +198,27 @@ def markdown(result: dict) -> str:
             "\"harness-bound\": the Node client process was the bottleneck, so the figure bounds the backend "
             "from above. Raw per-run records: latest.json `runs`; logs: runs/ (not committed).", ""]
     return "\n".join(out)
+
+
+def loop_lags(rows: list[dict]) -> list[str]:
+    """The product's event-loop lag probe per cell (backend/analytics/loop_lag.py, read from /metrics)."""
+    lag_rows = [r for r in rows if r.get("loop_lag_max_ms") is not None]
+    if not lag_rows:
+        return []
+    out = ["", "## Event loop lag (product cells)", "",
+           "How late the backend's 5 ms probe timer woke (`analytics_event_loop_lag_seconds` in /metrics): the "
+           "longest any socket or request on the gevent loop waited at that moment. p99: the probe's wakes during "
+           "the measured window (interpolated in the histogram's bucket). max: the longest since the server "
+           "started (fresh per cell), so it covers the clients connecting; the next column is that figure when "
+           "the measured window began; the window's own longest is known to its histogram bucket (<=). "
+           "Budget: never over 10 ms.", "",
+           "| cell | probe wakes | p99 (ms) | window's longest (ms) | max (ms) | max before the window (ms) |",
+           "|---|---|---|---|---|---|"]
+    for r in lag_rows:
+        out.append(f"| {r['cell']} | {r.get('loop_lag_samples', 0):,.0f} | {r.get('loop_lag_p99_ms')} "
+                   f"| <= {r.get('loop_lag_window_max_le_ms')} | {r['loop_lag_max_ms']} "
+                   f"| {r.get('loop_lag_max_before_ms')} |")
+    return out
 
 
 def transports(result: dict) -> list[str]:

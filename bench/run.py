@@ -248,6 +248,8 @@ def complete(runs: list[dict], cells: list[Cell], repeat: int) -> list[str]:
                 problems.append(f"{cell.key}: {r['duplicates']} duplicate deliveries at the clients")
             if cell.probe and not (r.get("rest") and all(v["n"] for v in r["rest"].values())):
                 problems.append(f"{cell.key}: REST probe missing")
+            if cell.kind == "product" and cell.mode == "gevent" and not cell.kill and not r.get("loop_lag_samples"):
+                problems.append(f"{cell.key}: no event-loop lag samples in the backend's /metrics")
             if not r.get("server_alive", False):
                 problems.append(f"{cell.key}: server died during the run")
     return problems

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # `make run`: a private redis-server (unless REDIS_URL answers), the backend, the generator and
 # the dashboard at http://localhost:3000. Ctrl-C stops every process this script started.
+# The dashboard: `preview` (make run) serves the production build in frontend/dist (the Makefile
+# builds it) with `vite preview`; `dev` (make dev) runs Vite's dev server, with hot reload. Both
+# proxy /api and /socket.io (WebSocket included) to the backend (frontend/vite.config.js).
 set -euo pipefail
+dashboard=${1:-preview}
+case $dashboard in
+  preview|dev) ;;
+  *) echo "usage: $0 [preview|dev]"; exit 2 ;;
+esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 py="$root/.venv/bin/python"
@@ -59,11 +67,12 @@ for _ in $(seq 1 100); do
 done
 curl -fs "http://127.0.0.1:$port/api/health" >/dev/null || { echo "error: the backend did not become healthy"; exit 1; }
 start generator "$py" backend/generator.py
-BACKEND_URL="http://127.0.0.1:$port" PORT=3000 start frontend bash -c 'cd frontend && exec npm run dev -- --strictPort' 
+BACKEND_URL="http://127.0.0.1:$port" PORT="${DASHBOARD_PORT:-3000}" start frontend \
+  bash -c "cd frontend && exec npm run $dashboard -- --strictPort"
 
 cat <<MSG
 
-  dashboard   http://localhost:3000
+  dashboard   http://localhost:${DASHBOARD_PORT:-3000}   ($([ "$dashboard" = dev ] && echo "Vite dev server, hot reload" || echo "production build"))
   API         http://127.0.0.1:$port/api/health   /api/metrics/recent   /api/metrics/aggregate?window=60
   Redis       $redis_url
   Ctrl-C stops everything started here.

@@ -1,5 +1,5 @@
 """Prometheus counters: what the service accepted, rejected, delivered and dropped."""
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_ACCEPTED = Counter("analytics_events_accepted_total", "Events accepted", ["path"])
 EVENTS_REJECTED = Counter("analytics_events_rejected_total", "Events rejected", ["path", "reason"])
@@ -45,3 +45,10 @@ def recorded() -> int:
             if sample.name.endswith("_total"):
                 return int(sample.value)
     return 0
+
+
+# The event loop (gevent): how late a timer woke, i.e. the longest any socket or request on the
+# loop waited at that moment (analytics/loop_lag.py). Buckets around the budget's 10 ms.
+LOOP_LAG = Histogram("analytics_event_loop_lag_seconds", "How late the loop-lag probe's timer woke",
+                     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0))
+LOOP_LAG_MAX = Gauge("analytics_event_loop_lag_max_seconds", "Longest event-loop lag since the process started")

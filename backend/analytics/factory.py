@@ -24,6 +24,7 @@ from analytics.api.limits import install_limits
 from analytics.cache.aggregates import Aggregates
 from analytics.cache.recent import RecentEvents
 from analytics.events.series import SeriesCap
+from analytics.loop_lag import LoopLagProbe
 from analytics.settings import Settings
 from analytics.sockets import engineio_adapter
 from analytics.sockets.fanout import Fanout, gap_packet
@@ -61,13 +62,14 @@ class Runtime:
     reader: LogReader | None = None
     recorder: Recorder | None = None
     batcher: Batcher | None = None
+    loop_lag: LoopLagProbe | None = None
 
     def busy(self) -> bool:
         """Whether a stream task is still finishing work it holds (the recorder's transaction)."""
         return bool(self.recorder and self.recorder.busy)
 
     def stop(self) -> None:
-        for part in (self.listener, self.reader, self.recorder, self.batcher):
+        for part in (self.listener, self.reader, self.recorder, self.batcher, self.loop_lag):
             if part:
                 part.stop()
         if self.bridge_lease:
@@ -199,3 +201,6 @@ def start_stream_tasks(runtime: Runtime) -> None:
                                 admit=lambda events: runtime.series.admit(events, "channel"))
     for task in (runtime.batcher.run, runtime.recorder.run, runtime.reader.run, runtime.listener.run):
         socketio.start_background_task(task)
+    if settings.ASYNC_MODE == "gevent":  # threading has no one loop to measure
+        runtime.loop_lag = LoopLagProbe()
+        runtime.loop_lag.start()
