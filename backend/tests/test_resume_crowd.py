@@ -18,7 +18,7 @@ import time
 
 import websocket
 
-from tests.test_durability import Backend, generating, logged_ids, redis_url_fresh, wait_until  # noqa: F401
+from tests.test_durability import Backend, generating, logged_ids, wait_until
 
 CROWD = 150  # more resuming clients than redis-py's default pool holds connections (100)
 

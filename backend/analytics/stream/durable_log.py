@@ -75,7 +75,18 @@ class DurableLog:
 
     def range_after(self, position: str, upto: str, count: int) -> list[Entry]:
         """Entries after `position` up to and including `upto`, at most `count`."""
-        return parse_entries(self.client.xrange(self.key, "(" + position, upto, count=count))
+        return self.read_range(position, upto, count)[0]
+
+    def read_range(self, position: str, upto: str, count: int) -> tuple[list[Entry], str | None]:
+        """range_after, and where the read stopped: None when it read the whole range (Redis
+        returned fewer than `count`), else the position of the last entry Redis returned, which
+        a reader goes on after (an entry without the `e` field is left out of the entries, so
+        only this says how far the read went)."""
+        raw = self.client.xrange(self.key, "(" + position, upto, count=count)
+        if len(raw) < count:
+            return parse_entries(raw), None
+        last = raw[-1][0]
+        return parse_entries(raw), (last.decode() if isinstance(last, bytes) else last)
 
     def lost_after(self, position: str) -> bool:
         """Whether retention may have removed entries newer than `position`, so that a resume from
