@@ -59,6 +59,13 @@ class DurableLog:
         result = target.xadd(self.key, {FIELD: encode(events)}, maxlen=self.max_entries, approximate=True)
         return None if pipe is not None else result.decode()
 
+    def append_many(self, batches: list[list[dict]]) -> list[str]:
+        """One entry per batch, in order, in one pipelined round trip; their positions."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for events in batches:
+                self.append(events, pipe=pipe)
+            return [p.decode() for p in pipe.execute()]
+
     def last_position(self) -> str:
         """The position of the newest entry ever added ("0-0" for a new log): live reads start here."""
         try:
