@@ -71,3 +71,32 @@ def test_nothing_is_lost_after_a_position_the_window_holds_and_redis_is_asked_ot
     runtime.redis.xtrim(runtime.log.key, maxlen=5)  # retention moved past the window's start
     assert window.lost_after(positions[9]) is False  # the window still holds all that followed
     assert window.lost_after("0-0") is True  # before it: Redis says what is kept
+
+
+def test_a_resume_waits_for_the_log_reader_to_start_however_long_that_takes(runtime, monkeypatch):
+    # It used to give up after WAIT_FOR_REPLICA_S and join live from "0-0": the live stream then
+    # started where the reader started, and what the client had missed before that was skipped.
+    import threading
+    import time
+
+    from analytics.sockets import resume
+    from analytics.sockets.engineio_adapter import EventPacket
+    from analytics.sockets.fanout import Fanout
+    from analytics.sockets.rooms import Subscription
+    from tests.test_sockets import stalled_client
+
+    monkeypatch.setattr(resume, "WAIT_FOR_REPLICA_S", 0.05)
+    sock = stalled_client("early")
+    positions = fill(runtime, 5)
+    fanout = Fanout(runtime.fanout.clients, backlog=64)  # its log reader has not started
+    joined, sent = threading.Event(), []
+    task = threading.Thread(target=lambda: sent.append(resume.catch_up(
+        fanout, LogWindow(runtime.log), "early", Subscription(positions=True), positions[1], joined.set, time.sleep)))
+    task.start()
+    time.sleep(0.5)  # ten times what a position ahead of a started replica waits
+    assert not joined.is_set()
+    fanout.start_at(positions[-1])
+    task.join(60)
+    assert joined.is_set() and sent == [3]
+    packets = [p for p in sock.queue.queue if isinstance(p, EventPacket)]
+    assert [p.data.count('"id":') for p in packets] == [3] and '"replay":true' in packets[0].data
