@@ -34,6 +34,9 @@ def test_a_crowd_at_one_position_reads_the_log_once_and_each_gets_exactly_what_f
     assert window.reads == -(-200 // READ_ENTRIES)  # the 200 entries read once, not once per client
     assert read_all(window, positions[120], positions[180]) == positions[121:181]  # inside: from memory
     assert window.reads == -(-200 // READ_ENTRIES)
+    window.release()  # the last catch-up ended: memory let go, the next one reads afresh
+    assert window.events == 0 and read_all(window, start, upto) == positions[50:]
+    assert window.reads == 2 * -(-200 // READ_ENTRIES)
 
 
 def test_an_older_position_extends_the_window_back_and_a_newer_upto_reads_on(runtime):

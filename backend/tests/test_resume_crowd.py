@@ -97,7 +97,7 @@ def test_a_crowd_of_clients_resumes_after_a_sigkill_each_with_every_event_once_i
             backend.start()
             n = finished()
         logged = logged_ids(redis_url_fresh)
-        assert len(set(logged)) == n == 1200
+        assert len(set(logged)) == n > 0  # every event the generator counted is in the log, once
         # Ends as soon as every client has as many events as were logged (or at 60 s, and the
         # comparison below says who is short); anything extra would be a duplicate.
         try:

@@ -139,6 +139,8 @@ class MetricsNamespace(Namespace):
             return 0
         finally:
             self.resuming.discard(sid)
+            if not self.resuming:  # the crowd has caught up: its window's memory goes
+                self.window.release()
 
     def _join(self, sid: str, sub: Subscription) -> None:
         self._leave_all(sid)

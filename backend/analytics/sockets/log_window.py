@@ -10,20 +10,18 @@ served from memory: the entries are read and parsed once, not once per client.
 The run is contiguous: it holds every entry of the log after `floor` up to `ceiling` as Redis
 had them when read (an entry trimmed since is still served: the client was owed it). It grows
 at its newest end by at most READ_ENTRIES per read, only for a catch-up that has reached it,
-drops its oldest entries to stay near `max_events`, and is dropped when unused for IDLE_S.
+drops its oldest entries to stay near `max_events`, and is let go (`release`) once no client is
+catching up any more.
 """
 from __future__ import annotations
 
 import bisect
 import threading
-import time
-from collections.abc import Callable
 
 from analytics.stream.durable_log import DurableLog, Entry, position_key
 
 READ_ENTRIES = 100  # entries per XRANGE; each holds up to 1,000 events
 MAX_EVENTS = 20_000  # events kept in memory (about 10-20 MB), plus at most one read
-IDLE_S = 10.0  # a window nobody read for this long is dropped, its memory freed on the next read
 
 Key = tuple[int, int]
 
@@ -33,15 +31,17 @@ def _text(key: Key) -> str:
 
 
 class LogWindow:
-    def __init__(self, durable_log: DurableLog, max_events: int = MAX_EVENTS,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, durable_log: DurableLog, max_events: int = MAX_EVENTS):
         self.log = durable_log
         self.max_events = max_events
-        self.clock = clock
         self.lock = threading.Lock()  # one catch-up at a time touches Redis and the run
         self.reads = 0  # XRANGE calls made (how well the window is shared)
-        self._used = clock()
         self._clear()
+
+    def release(self) -> None:
+        """Let the entries go (the last catch-up ended); the next one reads afresh."""
+        with self.lock:
+            self._clear()
 
     def _clear(self) -> None:
         self.entries: list[Entry] = []
@@ -63,10 +63,6 @@ class LogWindow:
         redis-py raises when Redis must be read and cannot be."""
         p, u = position_key(position), position_key(upto)
         with self.lock:
-            now = self.clock()
-            if now - self._used > IDLE_S:
-                self._clear()
-            self._used = now
             if not self._covers(p):
                 self._restart_at(position, p)
             start = bisect.bisect_right(self.keys, p)
