@@ -275,6 +275,29 @@ function maybeDone() {
   }
 }
 
+// The clients that ended short of `expected`: which sequence numbers each lacks (the first few
+// runs of them), so a loss can be told apart (a hole around a restart, the tail after a resume
+// that never joined the live stream, one client or all).
+function shortClients(limit = 10, runs = 5) {
+  if (expected === null) return [];
+  const out = [];
+  for (const c of clients) {
+    if (c.received >= expected || out.length >= limit) continue;
+    const missing = [];
+    let missingTotal = 0;
+    for (let seq = 1; seq <= expected; seq++) {
+      if (hasSeq(c, seq)) continue;
+      missingTotal++;
+      const last = missing[missing.length - 1];
+      if (last && last[1] === seq - 1) last[1] = seq;
+      else if (missing.length < runs) missing.push([seq, seq]);
+    }
+    out.push({ index: c.index, received: c.received, missing: missingTotal, first_missing_runs: missing,
+      gap_events: c.gapEvents, reconnects: c.reconnects.length, still_resuming: c.awaitingWhole });
+  }
+  return out;
+}
+
 function finish(reason) {
   if (finished) return;
   finished = true;
@@ -301,6 +324,7 @@ function finish(reason) {
     reconnects: RESUME ? clients.map((c) => c.reconnects) : undefined,
     wholes: RESUME ? clients.map((c) => c.wholes) : undefined,
     still_resuming: RESUME ? clients.filter((c) => c.awaitingWhole).length : undefined,
+    short_clients: shortClients(),
     events_seen: events,
     packets,
     max_batch: maxBatch,

@@ -117,8 +117,11 @@ def run_kill(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str
         log = last.stop() if last.alive() else log_path.read_text(errors="replace")
     finish_record(cell, record, log)
     if record.get("lost") or record.get("duplicates"):
+        short = record.get("short_clients") or []
+        who = "; ".join(f"client {c['index']} lacks {c['missing']} (seq {c['first_missing_runs']}"
+                        f"{', never whole again' if c['still_resuming'] else ''})" for c in short[:3])
         record["notes"].append(f"kill: {record.get('lost')} events lost and {record.get('duplicates')} duplicated "
-                               "at the clients (must both be 0)")
+                               f"at the clients (must both be 0){': ' + who if who else ''}")
     return record
 
 

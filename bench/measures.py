@@ -136,6 +136,7 @@ def summarize_clients(cell: Cell, published: int, results: list[dict]) -> dict:
         out["client_end"].append(res["reason"])
         out["packets"] = out.get("packets", 0) + res.get("packets", 0)
         out["max_batch"] = max(out.get("max_batch", 0), res.get("max_batch", 0))
+        out.setdefault("short_clients", []).extend(res.get("short_clients") or [])  # clients.mjs: who lacks what
     expected = published * cell.clients
     delivered = sum(received)
     out.update(expected=expected, delivered=delivered, lost=expected - delivered,

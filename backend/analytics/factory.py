@@ -196,7 +196,7 @@ def start_stream_tasks(runtime: Runtime) -> None:
     runtime.recorder = Recorder(runtime.log, runtime.recent, runtime.aggregates, settings.STREAM_RETENTION_S,
                                 socketio.sleep, yield_to_io=yield_to_io)
     runtime.bridge_lease = Lease(runtime.redis, f"{settings.STREAM_KEY}:bridge")
-    runtime.listener = Listener(runtime.redis, settings.METRICS_CHANNEL, [runtime.log.append], socketio.sleep,
+    runtime.listener = Listener(runtime.redis, settings.METRICS_CHANNEL, [runtime.log.append_many], socketio.sleep,
                                 yield_to_io=yield_to_io, active=runtime.bridge_lease.held,
                                 admit=lambda events: runtime.series.admit(events, "channel"))
     for task in (runtime.batcher.run, runtime.recorder.run, runtime.reader.run, runtime.listener.run):

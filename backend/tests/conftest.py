@@ -72,3 +72,12 @@ def client(app):
 def runtime(app):
     """The app's shared stream parts (Redis, cache, aggregates, fan-out)."""
     return app.extensions["analytics"]
+
+
+@pytest.fixture
+def redis_url_fresh():
+    """A private redis-server for one scenario (real-process tests that kill and restart things)."""
+    from devstack.processes import redis_server
+
+    with redis_server() as (url, _, _):
+        yield url

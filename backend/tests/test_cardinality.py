@@ -49,7 +49,8 @@ def test_the_listener_applies_the_same_cap_before_the_log(capped):
 
     runtime = capped[0].extensions["analytics"]
     logged = []
-    listener = Listener(runtime.redis, "unused", [logged.extend], sleep=lambda _s: None,
+    listener = Listener(runtime.redis, "unused", [lambda batches: logged.extend(e for b in batches for e in b)],
+                        sleep=lambda _s: None,
                         admit=lambda events: runtime.series.admit(events, "channel"))
     assert listener.handle(orjson.dumps(fresh_events(0, 15, source="api"))) == 10
     assert {e["metric"] for e in logged} == {f"m{i}" for i in range(10)}

@@ -19,7 +19,7 @@ import socketio
 import websocket
 
 from analytics.stream.durable_log import DurableLog
-from devstack.processes import APP, GENERATOR, clean_env, free_port, http_status, log_file, redis_argv, redis_server
+from devstack.processes import APP, GENERATOR, clean_env, free_port, http_status, log_file, redis_argv
 from tests.helpers import event
 
 pytestmark = pytest.mark.e2e
@@ -380,13 +380,6 @@ class RawClient:
 
     def close(self) -> None:
         self.ws.close()
-
-
-@pytest.fixture
-def redis_url_fresh():
-    """A private redis-server for one scenario."""
-    with redis_server() as (url, _, _):
-        yield url
 
 
 def test_the_generator_stopped_with_sigterm_logs_what_it_counted_and_exits_0(redis_url_fresh):

@@ -62,6 +62,9 @@ class Fanout:
         # The position of the last log entry delivered: a resuming client is sent what it missed
         # up to here, then joins its room under `lock`, so it gets every entry once.
         self.last_position = "0-0"
+        # Until the log reader has read where the log ends, `last_position` says nothing: a
+        # resume waits for it (it would otherwise join live from "0-0" and skip what it missed).
+        self.started = False
         self.lock = threading.Lock()
 
     def start_at(self, position: str) -> None:
@@ -69,6 +72,7 @@ class Fanout:
         with self.lock:
             if position_key(position) > position_key(self.last_position):
                 self.last_position = position
+            self.started = True
 
     def register(self, sub: Subscription) -> str:
         self.subscriptions[sub.room] = sub

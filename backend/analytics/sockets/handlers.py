@@ -14,6 +14,7 @@ disconnects the client when its token expires (it reconnects with a new one). A 
 """
 from __future__ import annotations
 
+import logging
 import time
 
 from flask import request
@@ -22,10 +23,12 @@ from flask_socketio import ConnectionRefusedError, Namespace
 from analytics import counters
 from analytics.access.tokens import TokenError, Viewer, ViewerTokens
 from analytics.sockets.fanout import Fanout
+from analytics.sockets.log_window import LogWindow
 from analytics.sockets.resume import ResumeError, catch_up, parse_position
 from analytics.sockets.rooms import Subscription, SubscriptionError
 from analytics.stream.durable_log import DurableLog
 
+log = logging.getLogger(__name__)
 NAMESPACE = "/"
 EXPIRY_CHECK_S = 5.0  # how often a token's watch looks whether its client is still there
 
@@ -34,7 +37,7 @@ class MetricsNamespace(Namespace):
     def __init__(self, fanout: Fanout, durable_log: DurableLog, socketio, tokens: ViewerTokens | None = None):
         super().__init__(NAMESPACE)
         self.fanout = fanout
-        self.log = durable_log
+        self.window = LogWindow(durable_log)  # every catch-up's reads, shared
         self.sio = socketio
         self.tokens = tokens
         self.viewers: dict[str, Viewer] = {}  # sid -> its token's grant (tokens on)
@@ -126,9 +129,18 @@ class MetricsNamespace(Namespace):
             self.resuming.discard(sid)
             return 0
         try:
-            return catch_up(self.fanout, self.log, eio_sid, sub, position, join, self.sio.sleep)
+            return catch_up(self.fanout, self.window, eio_sid, sub, position, join, self.sio.sleep)
+        except Exception:
+            # A client left marked as resuming would never join its room again and, still
+            # connected, would silently get nothing more: disconnect it instead, so it comes
+            # back and resumes from its last position.
+            log.exception("resume of %s failed; disconnecting it so that it resumes again", sid)
+            self.sio.server.disconnect(sid, namespace=NAMESPACE)
+            return 0
         finally:
             self.resuming.discard(sid)
+            if not self.resuming:  # the crowd has caught up: its window's memory goes
+                self.window.release()
 
     def _join(self, sid: str, sub: Subscription) -> None:
         self._leave_all(sid)

@@ -86,6 +86,13 @@ class DurableLog:
                              approximate=True)
         return None if pipe is not None else result.decode()
 
+    def append_many(self, batches: list[list[dict]]) -> list[str]:
+        """One entry per batch, in order, in one pipelined round trip; their positions."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for events in batches:
+                self.append(events, pipe=pipe)
+            return [p.decode() for p in pipe.execute()]
+
     def last_position(self) -> str:
         """The position of the newest entry ever added ("0-0" for a new log): live reads start here."""
         try:
@@ -103,7 +110,17 @@ class DurableLog:
 
     def range_after(self, position: str, upto: str, count: int) -> list[Entry]:
         """Entries after `position` up to and including `upto`, at most `count`."""
-        return self.parse(self.client.xrange(self.key, "(" + position, upto, count=count))
+        return self.read_range(position, upto, count)[0]
+
+    def read_range(self, position: str, upto: str, count: int) -> tuple[list[Entry], str | None]:
+        """range_after, and where the read stopped: None when it read the whole range (Redis
+        returned fewer than `count`), else the position of the last entry Redis returned, which
+        a reader goes on after."""
+        raw = self.client.xrange(self.key, "(" + position, upto, count=count)
+        if len(raw) < count:
+            return self.parse(raw), None
+        last = raw[-1][0]
+        return self.parse(raw), (last.decode() if isinstance(last, bytes) else last)
 
     def lost_after(self, position: str) -> bool:
         """Whether retention may have removed entries newer than `position`, so that a resume from
