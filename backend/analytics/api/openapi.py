@@ -81,7 +81,7 @@ def spec(recent_max: int) -> dict:
             "EventIn": {"type": "object", "required": ["metric", "value"], "properties": {
                 "metric": _name, "value": {"type": "number"}, "ts": {"type": "number", "minimum": 0, "maximum": MAX_TS_MS},
                 "source": _name, "id": {"type": "string", "minLength": 1, "maxLength": 64},
-                "tags": {"type": "object", "maxProperties": MAX_TAGS,
+                "tags": {"type": "object", "maxProperties": MAX_TAGS, "propertyNames": {"maxLength": 64},
                          "additionalProperties": {"type": "string", "maxLength": 64}}}},
             "Event": {"type": "object", "required": ["id", "ts", "source", "metric", "value", "tags"], "properties": {
                 "id": {"type": "string"}, "ts": {"type": "number"}, "source": {"type": "string"},
