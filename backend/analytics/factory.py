@@ -79,9 +79,17 @@ class Runtime:
                 pass
 
 
+# Connections to Redis per backend process: the blocking reads (log reader, recorder, listener)
+# hold one each, every request or catch-up in flight one for its round trip. Past it, a request
+# waits for a free one (up to REDIS_POOL_WAIT_S, then 503) instead of failing.
+REDIS_POOL_SIZE = 200
+REDIS_POOL_WAIT_S = 5.0
+
+
 def connect_redis(settings: Settings) -> redis.Redis:
-    return redis_tls.connect(settings, socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
-                             health_check_interval=30)
+    pool = redis_tls.waiting_pool(settings, REDIS_POOL_SIZE, REDIS_POOL_WAIT_S, socket_connect_timeout=2,
+                                  socket_timeout=5, socket_keepalive=True, health_check_interval=30)
+    return redis.Redis(connection_pool=pool)
 
 
 def create_app(settings: Settings | None = None, start_stream: bool = True) -> Flask:
@@ -117,7 +125,8 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
         return response
     # One Limiter per app (a shared one keeps every app's limits), its counts in Redis.
     keys = ProducerKeys(settings.API_KEYS)
-    limiter = install_limits(app, settings, [metrics.bp, events.bp, openapi.bp], events.bp, keys)
+    limiter = install_limits(app, settings, [metrics.bp, events.bp, openapi.bp], events.bp, keys,
+                             runtime.redis.connection_pool)
     guard.install(app, settings, keys)
     for bp in (metrics.bp, events.bp, openapi.bp):
         app.register_blueprint(bp)

@@ -88,6 +88,16 @@ def connect(settings: Any, **kwargs: Any):
     return redis.Redis.from_url(settings.redis_connection_url, **options(settings), **kwargs)
 
 
+def waiting_pool(settings: Any, max_connections: int, wait_s: float, **kwargs: Any):
+    """A connection pool for the settings' URL, password and TLS that, once `max_connections` are
+    in use, waits up to `wait_s` for one to come back instead of failing at once (redis-py's
+    default pool raises "Too many connections": a crowd of requests then answered 500 and 503)."""
+    import redis
+
+    return redis.BlockingConnectionPool.from_url(settings.redis_connection_url, max_connections=max_connections,
+                                                 timeout=wait_s, **options(settings), **kwargs)
+
+
 def insecure_warning(settings: Any) -> str | None:
     """The line every process logs at start while verification is off, else None."""
     return INSECURE_WARNING if settings.REDIS_TLS_INSECURE and is_tls(settings.REDIS_URL) else None

@@ -10,20 +10,19 @@ from flask import Blueprint, Flask, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from analytics import redis_tls
 from analytics.access.guard import INGEST_ENDPOINT, producer
 from analytics.access.keys import ProducerKeys
 from analytics.settings import Settings
 
 
 def install_limits(app: Flask, settings: Settings, limited: list[Blueprint], ingest: Blueprint,
-                   keys: ProducerKeys) -> Limiter:
+                   keys: ProducerKeys, pool) -> Limiter:
+    """`pool`: the app's Redis connection pool (URL, password, TLS and its bound), shared."""
     # Read by init_app: set before it, or the headers are never sent.
     app.config["RATELIMIT_HEADERS_ENABLED"] = True
     # Keys under AGG_PREFIX, where the Redis ACL (deploy/redis/acl.conf) lets the backend write.
     limiter = Limiter(key_func=get_remote_address, storage_uri=settings.redis_connection_url,
-                      storage_options={"socket_connect_timeout": 2, "socket_timeout": 5,
-                                       "key_prefix": f"{settings.AGG_PREFIX}:limits", **redis_tls.options(settings)},
+                      storage_options={"connection_pool": pool, "key_prefix": f"{settings.AGG_PREFIX}:limits"},
                       strategy="fixed-window")
     limiter.init_app(app)
 
