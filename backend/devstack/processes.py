@@ -107,27 +107,56 @@ def redis_server(port: int | None = None, *extra: str, password: str | None = No
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+class BackendProcess:
+    """A running backend: its base URL, its process, and what it has written so far."""
+
+    def __init__(self, base: str, proc: subprocess.Popen, log):
+        self.base, self.proc, self._log = base, proc, log
+
+    def output(self) -> str:
+        """Its stdout and stderr so far (read without moving the offset the process writes at)."""
+        chunks, offset = [], 0
+        while chunk := os.pread(self._log.fileno(), 1 << 20, offset):
+            chunks.append(chunk)
+            offset += len(chunk)
+        return b"".join(chunks).decode(errors="replace")
+
+    def open_fds(self) -> int:
+        """Descriptors the process holds now (Linux: /proc/PID/fd)."""
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+
 @contextlib.contextmanager
-def backend(redis_url: str, port: int | None = None, **settings):
-    """The real backend process (gevent, as shipped); yields its base URL."""
+def backend_process(redis_url: str, port: int | None = None, preexec_fn=None, **settings):
+    """The real backend process (gevent, as shipped); yields a BackendProcess. `preexec_fn` runs
+    in the child before it starts (e.g. to lower its descriptor limit)."""
     port = port or free_port()
     base = f"http://{HOST}:{port}"
     env = clean_env(**{"REDIS_URL": redis_url, "PORT": port, "HOST": HOST, "CORS_ORIGINS": base, **settings})
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=preexec_fn)
+    running = BackendProcess(base, proc, log)
     try:
         wait_http(f"{base}/api/health", timeout=20)
-        yield base
+        yield running
     finally:
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.seek(0)
-        output = log.read().decode(errors="replace")
+        output = running.output()
+        log.close()
         if "Traceback" in output:
             print(output)
+
+
+@contextlib.contextmanager
+def backend(redis_url: str, port: int | None = None, **settings):
+    """The real backend process (gevent, as shipped); yields its base URL."""
+    with backend_process(redis_url, port, **settings) as running:
+        yield running.base
 
 
 def generator(redis_url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
