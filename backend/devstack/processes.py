@@ -127,15 +127,17 @@ class BackendProcess:
 
 
 @contextlib.contextmanager
-def backend_process(redis_url: str, port: int | None = None, preexec_fn=None, **settings):
-    """The real backend process (gevent, as shipped); yields a BackendProcess. `preexec_fn` runs
-    in the child before it starts (e.g. to lower its descriptor limit)."""
+def backend_process(redis_url: str, port: int | None = None, fd_limit: int | None = None, **settings):
+    """The real backend process (gevent, as shipped); yields a BackendProcess. `fd_limit` lowers
+    its descriptor limit (RLIMIT_NOFILE) from the start (the shell's ulimit, then exec: same pid)."""
     port = port or free_port()
     base = f"http://{HOST}:{port}"
     env = clean_env(**{"REDIS_URL": redis_url, "PORT": port, "HOST": HOST, "CORS_ORIGINS": base, **settings})
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            preexec_fn=preexec_fn)
+    argv = [sys.executable, str(APP)]
+    if fd_limit:
+        argv = ["/bin/sh", "-c", f'ulimit -n {int(fd_limit)} && exec "$0" "$1"', *argv]
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     running = BackendProcess(base, proc, log)
     try:
         wait_http(f"{base}/api/health", timeout=20)
