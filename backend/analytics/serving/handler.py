@@ -168,6 +168,12 @@ class BoundedRequests:
             if self.socket is not None and not upgrade:
                 self.socket.settimeout(None)  # the wait for the next request has its own bound
 
+    def start_response(self, status, headers, exc_info=None):
+        if self.close_connection and not any(name.lower() == "connection" for name, _ in headers):
+            # Closing after this answer (a body that timed out): say so, as HTTP/1.1 asks.
+            headers = [*headers, ("Connection", "close")]
+        return super().start_response(status, headers, exc_info)
+
     def _body_timed_out(self) -> BodyTimeout:
         self.close_connection = True  # what is left of the body cannot be told from a next request
         self._timed_out("body")
