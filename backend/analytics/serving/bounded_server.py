@@ -40,26 +40,45 @@ class BoundedWSGIServer(pywsgi.WSGIServer):
         self.admission = admission
         counters.HTTP_CONNECTIONS_CAPACITY.set(admission.capacity)
 
-    def handle(self, sock, address):
-        peer = str(address[0]) if isinstance(address, tuple) else str(address)
+    def do_handle(self, sock, address):
+        # Called by the accept loop (in the hub) before any greenlet exists for the connection: a
+        # refused one is answered and closed before the next accept, so a flood cannot pile up
+        # descriptors waiting their turn to be refused (it did, up to EMFILE, when refused later).
+        peer = peer_of(address)
         refused = self.admission.admit(peer)
         if refused:
             refuse(sock, peer, refused)
             return
         counters.HTTP_CONNECTIONS.inc()
         try:
+            super().do_handle(sock, address)  # spawns handle() below
+        except BaseException:
+            self._release(peer)
+            raise
+
+    def handle(self, sock, address):
+        try:
             super().handle(sock, address)
         finally:
-            counters.HTTP_CONNECTIONS.dec()
-            self.admission.release(peer)
+            self._release(peer_of(address))
+
+    def _release(self, peer: str) -> None:
+        counters.HTTP_CONNECTIONS.dec()
+        self.admission.release(peer)
+
+
+def peer_of(address) -> str:
+    return str(address[0]) if isinstance(address, tuple) else str(address)
 
 
 def refuse(sock, peer: str, reason: str) -> None:
+    """503 and close, without waiting: this runs in the hub, which must never block."""
     counters.HTTP_CONNECTIONS_REFUSED.labels(reason).inc()
+    # Logging does not switch greenlets (its lock is never held across a switch), so the hub may log.
     bounded_log.warning(f"refused:{reason}", "refused a connection from %s: %s", peer, reason.replace("_", " "))
     try:
-        sock.settimeout(1.0)  # a fresh socket's send buffer takes these few bytes at once
-        sock.sendall(error_bytes(503, (f"Retry-After: {REFUSED_RETRY_AFTER_S}",)))
+        sock.settimeout(0.0)  # a fresh socket's send buffer takes these few bytes at once, or they are dropped
+        sock.send(error_bytes(503, (f"Retry-After: {REFUSED_RETRY_AFTER_S}",)))
     except OSError:
         pass
     finally:
