@@ -134,9 +134,12 @@ def test_half_sent_requests_are_closed_at_the_header_deadline_and_their_descript
         after = wait_until(lambda: (fds := server.open_fds()) <= baseline + 5 and fds, MARGIN_S,
                            "the descriptors given back")
         assert metric(server.base, "analytics_http_connections_timed_out_total", reason="header") == n
+        lines = [line for line in server.output().splitlines() if "header timeout" in line]
+        assert 1 <= len(lines) <= 5, lines  # logged at a bounded rate, not once per connection
         for sock in socks:
             sock.close()
-    print(f"descriptors: {baseline} before, {held} with {n} half-sent requests, {after} after the deadline")
+    print(f"descriptors: {baseline} before, {held} with {n} half-sent requests, {after} after the deadline; "
+          f"{len(lines)} log line(s)")
 
 
 def post_head(length: int | None) -> bytes:

@@ -44,10 +44,10 @@ SHOWN_INPUT = 120  # characters of a client's bad input a log line may quote
 # status line, error code, message: the JSON answers the server itself gives (never plain text).
 ERRORS = {
     400: ("400 Bad Request", "bad_request", "malformed HTTP request"),
-    503: ("503 Service Unavailable", "too_many_connections", "too many open connections; retry shortly"),
     408: ("408 Request Timeout", "request_timeout", "the request body stopped arriving"),
     414: ("414 URI Too Long", "uri_too_long", "the request line is over 8 KiB"),
     500: ("500 Internal Server Error", "internal_error", "internal error; see the server log"),
+    503: ("503 Service Unavailable", "too_many_connections", "too many open connections; retry shortly"),
 }
 
 
