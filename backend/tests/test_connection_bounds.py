@@ -168,6 +168,25 @@ def test_a_stalled_body_is_answered_408_and_closed_while_a_slow_steady_one_goes_
         assert metric(server.base, "analytics_http_connections_timed_out_total", reason="body") == 2
 
 
+def test_stalled_engineio_polling_posts_are_closed_with_one_log_line_not_a_traceback_each(redis_url):
+    """engine.io reads a polling POST's body itself and logs a traceback for any error there:
+    the timeout is counted and logged at a bounded rate instead, and the connection closed."""
+    n = 20
+    with backend_process(redis_url, BODY_TIMEOUT_S=1) as server:
+        with urllib.request.urlopen(f"{server.base}/socket.io/?EIO=4&transport=polling", timeout=10) as answer:
+            sid = json.loads(answer.read().decode()[1:])["sid"]  # the open packet: "0{...}"
+        socks = [connect(server.base) for _ in range(n)]
+        for sock in socks:
+            sock.sendall(f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\n"
+                         "Content-Type: text/plain\r\nContent-Length: 100\r\n\r\n40".encode())
+        for sock in socks:
+            read_until_closed(sock)
+            sock.close()
+        assert metric(server.base, "analytics_http_connections_timed_out_total", reason="body") == n
+        output = server.output()
+        assert "Traceback" not in output and 1 <= output.count("body timeout") <= 5, output[-2000:]
+
+
 def test_an_idle_keep_alive_connection_is_closed_and_a_busy_one_is_not(redis_url):
     idle_s = 1.5
     request = b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -7,7 +7,13 @@ from gevent import pywsgi
 
 from analytics import counters
 from analytics.serving.admission import Admission, capacity_for_fd_limit
-from analytics.serving.handler import TimeBounds, bounded_handler_class, bounded_log, error_bytes
+from analytics.serving.handler import (
+    TimeBounds,
+    bounded_handler_class,
+    bounded_log,
+    error_bytes,
+    quiet_engineio_body_timeouts,
+)
 
 log = logging.getLogger("analytics.serving")
 REFUSED_RETRY_AFTER_S = 1
@@ -94,4 +100,5 @@ def bounded_server(listener, application, settings, ws_server: str) -> BoundedWS
     log.info("connections: at most %s per address, %d in all (descriptor limit); timeouts: headers %gs, "
              "body %gs, idle %gs", per_address or "any number", admission.capacity, bounds.header_s,
              bounds.body_s, bounds.idle_s)
+    quiet_engineio_body_timeouts()
     return BoundedWSGIServer(listener, application, bounds, admission, ws_server)

@@ -69,10 +69,27 @@ class ClientTooSlow(BaseException):
 
 class BodyTimeout(RequestTimeout):
     """The body stopped arriving. An HTTPException, so inside Flask the API's error handler
-    answers it 408 in JSON; raised outside Flask (engine.io's polling POST, gevent discarding an
-    unread body) handle_error answers or closes, without a traceback."""
+    answers it 408 in JSON; engine.io's polling POST catches it and answers (its traceback is
+    filtered out, see EngineioBodyTimeouts); raised anywhere else (gevent discarding an unread
+    body) handle_error answers or closes, without a traceback."""
 
     description = ERRORS[408][2]
+
+
+class EngineioBodyTimeouts(logging.Filter):
+    """Drops engine.io's "post request handler error" traceback when the error is a BodyTimeout:
+    engine.io logs one per stalled polling POST (so, unbounded); the timeout is counted and
+    logged at a bounded rate here instead. Not an EngineIOError, which engine.io would answer by
+    closing the session and waiting for the client to collect the close (up to its ping timeout)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], BodyTimeout))
+
+
+def quiet_engineio_body_timeouts() -> None:
+    engineio_log = logging.getLogger("engineio.server")  # engine.io's logger when Flask-SocketIO passes False
+    if not any(isinstance(f, EngineioBodyTimeouts) for f in engineio_log.filters):
+        engineio_log.addFilter(EngineioBodyTimeouts())
 
 
 def error_bytes(status: int, extra_headers: tuple[str, ...] = ()) -> bytes:
