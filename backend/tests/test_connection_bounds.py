@@ -217,13 +217,14 @@ class Listener:
         self.transport = self.client.transport()
 
 
-def test_websocket_and_long_polling_clients_outlive_every_timeout(redis_url):
+@pytest.mark.parametrize("ws_server", ["simple-websocket", "gevent-websocket"])
+def test_websocket_and_long_polling_clients_outlive_every_timeout(redis_url, ws_server):
     """Every bound at 1 s, clients connected through a whole engine.io ping cycle (28 s): a raw
     idle connection opened beside them is closed, they stay and receive events. A long-poll GET
     waits for packets (up to the ping interval), not for the socket; the polling client's pong
     goes out on a new connection when its last one was closed idle."""
     bounds = {"HEADER_TIMEOUT_S": 1, "BODY_TIMEOUT_S": 1, "IDLE_TIMEOUT_S": 1}
-    with backend_process(redis_url, **bounds) as server:
+    with backend_process(redis_url, WS_SERVER=ws_server, **bounds) as server:
         clients = [Listener(server.base, "websocket"), Listener(server.base, "polling")]
         assert [c.transport for c in clients] == ["websocket", "polling"]
         with connect(server.base) as bystander:
