@@ -12,6 +12,18 @@ DIRECT_WRITES = Counter("analytics_socket_direct_writes_total",
 DROPPED_FOR_SLOW_CLIENTS = Counter("analytics_socket_events_dropped_total", "Events dropped for clients over their backlog")
 CLIENTS = Gauge("analytics_socket_clients", "Connected Socket.IO clients")
 REDIS_RECONNECTS = Counter("analytics_redis_reconnects_total", "Listener reconnects to Redis")
+# Connection bounds (analytics/serving): what the gevent server refused, cut short, or could not parse.
+HTTP_CONNECTIONS = Gauge("analytics_http_connections", "Open client connections (HTTP and WebSocket)")
+HTTP_CONNECTIONS_CAPACITY = Gauge("analytics_http_connections_capacity",
+                                  "Connections the server admits in all (from its descriptor limit)")
+HTTP_CONNECTIONS_REFUSED = Counter("analytics_http_connections_refused_total",
+                                   "Connections refused at accept (reason: per_address, server_full)", ["reason"])
+HTTP_CONNECTIONS_TIMED_OUT = Counter("analytics_http_connections_timed_out_total",
+                                     "Connections closed for a client too slow (reason: header, body, send, idle)",
+                                     ["reason"])
+HTTP_MALFORMED_REQUESTS = Counter("analytics_http_malformed_requests_total",
+                                  "Requests that could not be parsed, answered 400/414 (reason: bad_request, "
+                                  "line_too_long)", ["reason"])
 
 
 def accepted(path: str) -> int:

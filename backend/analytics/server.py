@@ -6,6 +6,8 @@ import signal
 import socket
 import time
 
+from analytics.settings import Settings
+
 log = logging.getLogger("backend")
 
 
@@ -51,14 +53,14 @@ def serve(app, socketio, sock: socket.socket, async_mode: str) -> None:
     log.info("serving on http://%s:%d (async mode %s, WebSocket by %s)", host, port, async_mode, ws_server)
     if async_mode == "gevent":
         import gevent
-        from gevent import pywsgi
 
-        if ws_server == "gevent-websocket":
-            from geventwebsocket.handler import WebSocketHandler
+        from analytics.serving.bounded_server import bounded_server
 
-            server = pywsgi.WSGIServer(sock, app, handler_class=WebSocketHandler, log=None)
-        else:  # simple-websocket takes the socket over from pywsgi's own handler
-            server = pywsgi.WSGIServer(sock, app, log=None)
+        # Bounded connections (analytics/serving): admission per address and under the descriptor
+        # limit, deadlines for headers, bodies and idle keep-alive; simple-websocket (or
+        # gevent-websocket's handler) takes an upgraded socket over with none of them.
+        settings = runtime.settings if runtime else Settings.model_construct()  # the naive server: defaults
+        server = bounded_server(sock, app, settings, ws_server)
         stopping = []
 
         def on_signal():

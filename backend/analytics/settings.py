@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     STREAM_MAXLEN: int = Field(100_000, ge=1_000, le=100_000_000)  # entries kept at most (~; one per message)
     STREAM_RETENTION_S: int = Field(600, ge=10, le=7 * 86400)  # recorded entries older than this are trimmed
     MAX_SERIES: int = Field(10_000, ge=1, le=1_000_000)  # distinct (source, metric) pairs; new ones past it are rejected
+    # Connection bounds (gevent mode; analytics/serving, docs/security.md): slow or idle clients
+    # cannot hold connections, nor one address all of them. IDLE_TIMEOUT_S stays above engine.io's
+    # ping interval (25 s), the longest a polling client's POST connection rests between pongs.
+    HEADER_TIMEOUT_S: float = Field(10.0, gt=0, le=600, allow_inf_nan=False)  # request line + headers, in all
+    BODY_TIMEOUT_S: float = Field(30.0, gt=0, le=3600, allow_inf_nan=False)  # each read of a body, write of an answer
+    IDLE_TIMEOUT_S: float = Field(60.0, gt=0, le=3600, allow_inf_nan=False)  # a kept-alive connection between requests
+    MAX_CONNECTIONS_PER_ADDRESS: int = Field(256, ge=0, le=1_000_000)  # open connections per client address; 0 = no cap
     # Access control (docs/security.md); every one off when unset, as `make run` leaves them.
     API_KEYS: Annotated[list[str], NoDecode] = []  # SHA-256 hex digests of producer keys, `digest@source` binds one
     INGEST_RATE_LIMIT: NonEmpty = "6000 per minute"  # POST /api/events per API key (when API_KEYS is set)

@@ -170,17 +170,38 @@ def redis_server(port: int | None = None, *extra: str, password: str | None = No
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+class BackendProcess:
+    """A running backend: its base URL, its process, and what it has written so far."""
+
+    def __init__(self, base: str, proc: subprocess.Popen, log):
+        self.base, self.proc, self._log = base, proc, log
+
+    def output(self) -> str:
+        """Its stdout and stderr so far."""
+        return read_log(self._log)
+
+    def open_fds(self) -> int:
+        """Descriptors the process holds now (Linux: /proc/PID/fd)."""
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+
 @contextlib.contextmanager
-def backend(redis_url: str, port: int | None = None, healthy: bool = True, **settings):
-    """The real backend process (gevent, as shipped); yields its base URL once /api/health
+def backend_process(redis_url: str, port: int | None = None, fd_limit: int | None = None, healthy: bool = True,
+                    **settings):
+    """The real backend process (gevent, as shipped); yields a BackendProcess once /api/health
     answers 200 (or, with healthy=False, answers at all: a backend that cannot reach Redis).
-    Its output so far: output_of(base)."""
+    `fd_limit` lowers its descriptor limit (RLIMIT_NOFILE) from the start (the shell's ulimit,
+    then exec: same pid). Its output so far: .output(), or output_of(base)."""
     port = port or free_port()
     base = f"http://{HOST}:{port}"
     env = clean_env(**{"REDIS_URL": redis_url, "PORT": port, "HOST": HOST, "CORS_ORIGINS": base, **settings})
     log = log_file("backend")
     _LOGS[base] = log
-    proc = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    argv = [sys.executable, str(APP)]
+    if fd_limit:
+        argv = ["/bin/sh", "-c", f'ulimit -n {int(fd_limit)} && exec "$0" "$1"', *argv]
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    running = BackendProcess(base, proc, log)
     try:
         if healthy:
             wait_http(f"{base}/api/health", timeout=20)
@@ -188,16 +209,16 @@ def backend(redis_url: str, port: int | None = None, healthy: bool = True, **set
             deadline = time.monotonic() + 20
             while http_status(f"{base}/api/health") == 0:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise TimeoutError(f"{base}/api/health did not answer: {output_of(base)}")
+                    raise TimeoutError(f"{base}/api/health did not answer: {running.output()}")
                 time.sleep(0.1)
-        yield base
+        yield running
     finally:
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        output = output_of(base)
+        output = running.output()
         _LOGS.pop(base, None)
         if "Traceback" in output:
             print(output)
@@ -216,6 +237,13 @@ def read_log(log: IO[bytes]) -> str:
     """What a process has written so far to `log`, a file from log_file()."""
     with open(f"/proc/self/fd/{log.fileno()}", "rb") as fresh:
         return fresh.read().decode(errors="replace")
+
+
+@contextlib.contextmanager
+def backend(redis_url: str, port: int | None = None, healthy: bool = True, **settings):
+    """The real backend process (gevent, as shipped); yields its base URL (backend_process)."""
+    with backend_process(redis_url, port, healthy=healthy, **settings) as running:
+        yield running.base
 
 
 def generator(redis_url: str, *args: str, timeout: float = 120, check: bool = True,
