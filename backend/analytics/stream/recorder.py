@@ -118,8 +118,10 @@ class Recorder:
         counters.LOG_PENDING.set(int(group["pending"]))
         safe = position_key(group["last-delivered-id"].decode())
         if group["pending"]:
+            # None when the entries pending a moment ago have been acknowledged since.
             oldest = self.client.xpending(self.log.key, GROUP)["min"]
-            safe = min(safe, position_key(oldest.decode()))
+            if oldest is not None:
+                safe = min(safe, position_key(oldest.decode()))
         cutoff = min(safe, (int(time.time() * 1000) - self.retention_ms, 0))
         self.client.xtrim(self.log.key, minid=f"{cutoff[0]}-{cutoff[1]}", approximate=False)
         for consumer in self.client.xinfo_consumers(self.log.key, GROUP):
