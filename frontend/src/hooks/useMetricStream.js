@@ -108,6 +108,9 @@ export function useMetricStream({
     let conn = null;
     let stopped = false;
     let cancelStart = () => {};
+    // The first backfill starts with the dashboard; the one state it sets at once is its own
+    // `running` flag (a single extra render at mount, not a cascade).
+    // eslint-disable-next-line react-hooks/set-state-in-effect
     const prefill = settledWithin(runBackfill(), PREFILL_WAIT_MS);
     prefill.done.then(() => {
       if (stopped) return;
