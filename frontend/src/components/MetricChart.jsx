@@ -97,15 +97,20 @@ function dataset(source, points) {
  * False until this chart's turn in the redraw queue, then true. Building a Chart.js chart (scales,
  * canvas sizing, the first draw) takes 20-25 ms; the first snapshot with data mounts every chart
  * at once, and built in that one commit they made the page's longest task (60-80 ms), which held
- * the first live events back. Taking turns, each chart is built in a task of its own.
+ * the first live events back. Taking turns, each chart is built in a task of its own, after the
+ * next frame: the commit that mounted the cards has been laid out by then, where Chart.js reading
+ * its canvas' size would otherwise force that layout into the first chart's task.
  */
 function useOwnTurn() {
   const [ready, setReady] = useState(false);
   useEffect(() => {
     const turn = {};
     // flushSync: the chart is built (react-chartjs-2 does it in an effect) within this very task.
-    redrawSoon(turn, () => flushSync(() => setReady(true)));
-    return () => cancelRedraw(turn);
+    const frame = requestAnimationFrame(() => redrawSoon(turn, () => flushSync(() => setReady(true))));
+    return () => {
+      cancelAnimationFrame(frame);
+      cancelRedraw(turn);
+    };
   }, []);
   return ready;
 }
