@@ -86,7 +86,8 @@ describe('Dashboard', () => {
     await renderDashboard();
     expect(socket().lastAuth).toEqual({ positions: true, sources: [], metrics: [] });
     act(() => socket().serverAccept());
-    await waitFor(() => expect(recentCalls).toBe(1)); // a fresh tab fills its log over REST once
+    // A fresh tab fills its log over REST before it opens the stream, and again on its fresh connect.
+    await waitFor(() => expect(recentCalls).toBe(2));
     act(() => socket().fire('metrics', [makeEvent({ ago: 2000 })], { position: '1764312345123-4' }));
     await waitFor(() => expect(screen.getByTestId('events-total')).toHaveTextContent('1'));
     act(() => socket().serverDrop());
@@ -96,7 +97,7 @@ describe('Dashboard', () => {
     const missed = [makeEvent({ ago: 1500 }), makeEvent({ ago: 1200 })];
     act(() => socket().fire('metrics', missed, { position: '1764312345123-9', replay: true }));
     await waitFor(() => expect(screen.getByTestId('events-total')).toHaveTextContent('3'));
-    expect(recentCalls).toBe(1); // the server replayed what was missed: no REST backfill
+    expect(recentCalls).toBe(2); // the server replayed what was missed: no REST backfill
   });
 
   it('backfills as many events as the server says it keeps', async () => {
@@ -111,7 +112,7 @@ describe('Dashboard', () => {
     await renderDashboard();
     act(() => socket().serverAccept());
     await waitFor(() => expect(screen.getByTestId('events-total')).toHaveTextContent('1'));
-    expect(limits).toEqual([500]);
+    expect(limits).toEqual([500, 500]); // before the stream opens, and on its fresh connect
   });
 
   it('shows a gap notice when the server dropped events, then backfills', async () => {
@@ -124,10 +125,10 @@ describe('Dashboard', () => {
     );
     await renderDashboard();
     act(() => socket().serverAccept());
-    await waitFor(() => expect(recentCalls).toBe(1));
+    await waitFor(() => expect(recentCalls).toBe(2)); // before the stream opens, and on its fresh connect
     act(() => socket().fire('gap', { dropped: 1500 }));
     expect(await screen.findByTestId('gap-notice')).toHaveTextContent('skipped 1500 events');
-    await waitFor(() => expect(recentCalls).toBe(2));
+    await waitFor(() => expect(recentCalls).toBe(3));
   });
 
   it('switches the aggregate window', async () => {

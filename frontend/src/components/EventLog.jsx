@@ -1,4 +1,4 @@
-import { observeElementRect, useVirtualizer } from '@tanstack/react-virtual';
+import { elementScroll, useVirtualizer } from '@tanstack/react-virtual';
 import { memo, useRef } from 'react';
 import { sourceColor } from '../lib/colors.js';
 import { clockTimeMs, human, metricLabel } from '../lib/format.js';
@@ -13,8 +13,28 @@ const rowKey = (e) => e.id ?? `${e.ts}-${e.source}-${e.metric}`;
 // A list that is not laid out (hidden, or a DOM without layout such as the tests' jsdom)
 // measures 0 x 0: render a list's worth of rows then, rather than none.
 const UNMEASURED = { width: 400, height: 520 };
-const observeRect = (instance, onChange) =>
-  observeElementRect(instance, (rect) => onChange(rect.height > 0 ? rect : UNMEASURED));
+// The list's size comes from a ResizeObserver only, whose first report follows the page's first
+// layout. The library's observeElementRect reads it at once, in React's commit, which forced that
+// first layout (30-60 ms here) into the first render's task.
+const observeRect = (instance, onChange) => {
+  const list = instance.scrollElement;
+  const Observer = instance.targetWindow?.ResizeObserver;
+  if (!list || !Observer) return undefined;
+  const observer = new Observer(() => {
+    const rect = { width: list.clientWidth, height: list.clientHeight };
+    onChange(rect.height > 0 ? rect : UNMEASURED);
+  });
+  observer.observe(list);
+  return () => observer.disconnect();
+};
+
+// As it mounts, the virtualizer scrolls the list to where it already is (the top); that scrollTo
+// too forced the first layout into React's commit. A move to 0 while the virtualizer knows the
+// list is at 0 is left out; every other scroll is the library's own.
+const scrollList = (offset, options, instance) => {
+  if (offset + (options.adjustments ?? 0) === 0 && instance.scrollOffset === 0) return;
+  elementScroll(offset, options, instance);
+};
 
 const Row = memo(function Row({ event, position, total }) {
   const tags = Object.entries(event.tags ?? {});
@@ -62,6 +82,7 @@ function EventLog({ events, paused, onTogglePause, newSincePause, emptyTitle = '
     overscan: OVERSCAN,
     initialRect: UNMEASURED,
     observeElementRect: observeRect,
+    scrollToFn: scrollList,
   });
   const rows = virtualizer.getVirtualItems();
   const above = rows.length ? rows[0].start : 0;

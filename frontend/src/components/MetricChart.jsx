@@ -1,4 +1,5 @@
 import { memo, useEffect, useRef, useState } from 'react';
+import { flushSync } from 'react-dom';
 import { Line } from 'react-chartjs-2';
 import { sourceColor } from '../lib/colors.js';
 import { clockTime, human, metricLabel } from '../lib/format.js';
@@ -93,6 +94,28 @@ function dataset(source, points) {
 }
 
 /**
+ * False until this chart's turn in the redraw queue, then true. Building a Chart.js chart (scales,
+ * canvas sizing, the first draw) takes 20-25 ms; the first snapshot with data mounts every chart
+ * at once, and built in that one commit they made the page's longest task (60-80 ms), which held
+ * the first live events back. Taking turns, each chart is built in a task of its own, after the
+ * next frame: the commit that mounted the cards has been laid out by then, where Chart.js reading
+ * its canvas' size would otherwise force that layout into the first chart's task.
+ */
+function useOwnTurn() {
+  const [ready, setReady] = useState(false);
+  useEffect(() => {
+    const turn = {};
+    // flushSync: the chart is built (react-chartjs-2 does it in an effect) within this very task.
+    const frame = requestAnimationFrame(() => redrawSoon(turn, () => flushSync(() => setReady(true))));
+    return () => {
+      cancelAnimationFrame(frame);
+      cancelRedraw(turn);
+    };
+  }, []);
+  return ready;
+}
+
+/**
  * One metric over the last `windowSeconds`, one line per source, up to `until` (ms, the end of
  * the last complete second). Chart.js owns the canvas: React builds the chart once per set of
  * sources and theme; after that each new `series` (once a second) only swaps the point arrays
@@ -100,6 +123,7 @@ function dataset(source, points) {
  */
 function MetricChart({ metric, series, until, windowSeconds = 60, theme = 'light' }) {
   const chartRef = useRef(null);
+  const built = useOwnTurn();
   // Rebuilt only when the set of sources changes; points are swapped in place below.
   const data = useBuiltPer(series.map((s) => s.source).join('\u0000'), () => ({
     datasets: series.map((s) => dataset(s.source, s.points)),
@@ -119,7 +143,7 @@ function MetricChart({ metric, series, until, windowSeconds = 60, theme = 'light
       chart.update('none');
     });
     return () => cancelRedraw(chart);
-  }, [series, until, windowSeconds, data, options]);
+  }, [series, until, windowSeconds, data, options, built]);
 
   const latest = series.map((s) => ({ source: s.source, y: s.points.length ? s.points[s.points.length - 1].y : null }));
   const label = `${metricLabel(metric)}, ${chartUnit(metric)}, last ${windowSeconds} seconds: ${latest
@@ -144,9 +168,11 @@ function MetricChart({ metric, series, until, windowSeconds = 60, theme = 'light
         ))}
       </ul>
       <div className="chart-card__canvas">
-        <Line ref={chartRef} data={data} options={options} updateMode="none" datasetIdKey="label" role="img" aria-label={label}>
-          {label}
-        </Line>
+        {built && (
+          <Line ref={chartRef} data={data} options={options} updateMode="none" datasetIdKey="label" role="img" aria-label={label}>
+            {label}
+          </Line>
+        )}
       </div>
     </figure>
   );

@@ -1,6 +1,6 @@
-import { render, screen, waitFor, within } from '@testing-library/react';
+import { act, render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { makeEvent } from '../test/fakeSocket.js';
 import AggregatePanel from './AggregatePanel.jsx';
 import ConnectionStatus from './ConnectionStatus.jsx';
@@ -133,7 +133,7 @@ describe('FilterBar', () => {
 });
 
 describe('MetricChart', () => {
-  it('draws one dataset per source inside its test hook, with a text alternative', () => {
+  it('draws one dataset per source inside its test hook, with a text alternative', async () => {
     const now = 1_700_000_000_000;
     const series = [
       { source: 'web', points: [{ x: now - 2000, y: 3 }, { x: now - 1000, y: 5 }] },
@@ -141,8 +141,41 @@ describe('MetricChart', () => {
     ];
     render(<MetricChart metric="page_views" series={series} until={now} />);
     const card = screen.getByTestId('chart-page_views');
-    expect(card.querySelector('canvas')).not.toBeNull();
+    await waitFor(() => expect(card.querySelector('canvas')).not.toBeNull());
     expect(within(card).getByRole('img')).toHaveAccessibleName(/Page views.*web 5, api 1/);
     expect(within(card).getByText('Page views')).toBeInTheDocument();
+  });
+
+  describe('mounted together', () => {
+    beforeEach(async () => {
+      // The queue is shared by every chart of the page: a previous test's last turn (a real
+      // timer, of a chart since unmounted) runs out first, so the queue starts idle.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      vi.useFakeTimers();
+    });
+    afterEach(() => vi.useRealTimers());
+
+    it('builds its Chart.js chart in a task of its own, one chart per task', () => {
+      const now = 1_700_000_000_000;
+      const series = [{ source: 'web', points: [{ x: now - 1000, y: 5 }] }];
+      render(
+        <>
+          {['orders', 'signups', 'page_views'].map((m) => (
+            <MetricChart key={m} metric={m} series={series} until={now} />
+          ))}
+        </>,
+      );
+      const canvases = () => document.querySelectorAll('[data-testid^="chart-"] canvas').length;
+      // The cards (title, legend, latest values) are there at once; the charts follow one by one.
+      expect(screen.getAllByTestId(/^chart-/)).toHaveLength(3);
+      expect(canvases()).toBe(0);
+      const built = [];
+      while (canvases() < 3 && built.length < 20) {
+        act(() => vi.advanceTimersToNextTimer()); // one task (a timer or an animation frame)
+        built.push(canvases());
+      }
+      // 0 while the frame passes and the turns are queued, then one more chart per task.
+      expect(built.filter((n) => n > 0)).toEqual([1, 2, 3]);
+    });
   });
 });
