@@ -76,21 +76,39 @@ class Client:
         self.sio.on("gap", self.gaps.append)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.connect(base, transports=["websocket"], wait_timeout=10, auth=self._auth)
+        self.closing = False
+        self.reconnecting = threading.Lock()
+        threading.Thread(target=self._watch, daemon=True).start()
 
     def _on_disconnect(self, reason=None):
         self.disconnects.append(reason)
         if reason == self.sio.reason.SERVER_DISCONNECT:
             threading.Thread(target=self._reconnect, daemon=True).start()
 
+    def _watch(self):
+        """python-socketio reconnects by itself only if its Engine.IO state still said
+        "connected" when the connection dropped; a client left neither connected nor
+        reconnecting (a race inside the library when the server dies) reconnects here."""
+        while not self.closing:
+            time.sleep(1.0)
+            if not self.closing and not self.sio.connected and self.sio._reconnect_task is None:
+                self.disconnects.append("watchdog")
+                self._reconnect()
+
     def _reconnect(self):
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
-            try:
-                self.sio.connect(self.base, transports=["websocket"], wait_timeout=5, auth=self._auth)
-                return
-            except socketio.exceptions.ConnectionError:
-                continue
+        if not self.reconnecting.acquire(blocking=False):
+            return  # one reconnect loop at a time
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not self.closing and not self.sio.connected:
+                time.sleep(0.2)
+                try:
+                    self.sio.connect(self.base, transports=["websocket"], wait_timeout=5, auth=self._auth)
+                    return
+                except socketio.exceptions.ConnectionError:
+                    continue
+        finally:
+            self.reconnecting.release()
 
     def _auth(self) -> dict:
         return {"resume": self.position} if self.position else {"positions": True}
@@ -102,6 +120,7 @@ class Client:
                 self.position = meta["position"]
 
     def close(self) -> None:
+        self.closing = True
         self.sio.disconnect()
 
 
@@ -177,7 +196,8 @@ def assert_received_once(client: Client, n: int, timeout: float = 60) -> float:
     except TimeoutError as exc:
         # What the client went through, so that a failure says where it stopped.
         raise AssertionError(f"{exc}: has {len(client.events)}, last position {client.position}, connected "
-                             f"{client.sio.connected}, disconnects {client.disconnects}, gaps {client.gaps}, "
+                             f"{client.sio.connected} (engine.io {client.sio.eio.state}), "
+                             f"disconnects {client.disconnects}, gaps {client.gaps}, "
                              f"server log reader {get_json(client.base + '/api/health').get('log_reader')}") from None
     time.sleep(0.3)  # anything extra (a duplicate) would arrive now
     assert sorted(e["id"] for e in client.events) == sorted(logged_ids(redis_url_of(client.base)))
