@@ -50,6 +50,28 @@ def test_one_budget_per_client_across_every_endpoint_with_retry_after(settings):
     assert other.status_code == 200  # another client has its own budget
 
 
+def test_an_answer_under_the_limit_costs_one_limit_command_and_no_headers(settings):
+    """The X-RateLimit-* headers need the window's stats: two more Redis round trips that every
+    answer waited on (a /recent read made four, and its p99 under ingest followed). They go on
+    the 429 only; an answer under the limit costs the limit's one script call beside its own read."""
+    client = app_with(settings, RATE_LIMIT="100 per minute")
+    client.get("/api/metrics/recent?limit=5")  # scripts loaded, keys made
+    probe = redis.Redis.from_url(settings.REDIS_URL)
+
+    def calls() -> dict[str, int]:
+        return {name: stat["calls"] for name, stat in probe.info("commandstats").items() if name != "cmdstat_info"}
+
+    before = calls()
+    answers = [client.get("/api/metrics/recent?limit=5") for _ in range(10)]
+    assert [a.status_code for a in answers] == [200] * 10
+    after = calls()
+    # Round trips per read: the limit's EVALSHA (its INCRBY runs inside the script) and the LRANGE;
+    # the window's stats (GET, TTL) were two more.
+    assert {name: n - before.get(name, 0) for name, n in after.items() if n != before.get(name, 0)} == {
+        "cmdstat_evalsha": 10, "cmdstat_incrby": 10, "cmdstat_lrange": 10}
+    assert not any(name.startswith("X-RateLimit") for a in answers for name in a.headers.keys())
+
+
 def test_two_apps_on_one_redis_share_the_budget(settings):
     one, two = (app_with(settings, RATE_LIMIT="4 per minute") for _ in range(2))
     statuses = [c.get("/api/metrics/recent").status_code for c in (one, two, one, two, one, two)]
