@@ -203,7 +203,7 @@ def start_stream_tasks(runtime: Runtime) -> None:
     runtime.reader = LogReader(runtime.log, runtime.batcher.add, socketio.sleep, yield_to_io=yield_to_io,
                                on_start=runtime.fanout.start_at)
     runtime.recorder = Recorder(runtime.log, runtime.recent, runtime.aggregates, settings.STREAM_RETENTION_S,
-                                socketio.sleep, yield_to_io=yield_to_io)
+                                socketio.sleep, yield_to_io=yield_to_io, series_key=runtime.series.key)
     runtime.bridge_lease = Lease(runtime.redis, f"{settings.STREAM_KEY}:bridge")
     runtime.listener = Listener(runtime.redis, settings.METRICS_CHANNEL, [runtime.log.append_many], socketio.sleep,
                                 yield_to_io=yield_to_io, active=runtime.bridge_lease.held,

@@ -40,6 +40,22 @@ def test_entries_are_recorded_once_and_acknowledged(client, runtime):
     assert read(rec) == []  # nothing is handed out twice
 
 
+def test_recorded_series_are_marked_seen_in_the_series_set(client, runtime):
+    """The generator appends to the log itself, past the ingest's series cap: recording marks
+    its series seen, so the cap's set and health's `series` count every series reads can meet."""
+    rec = Recorder(runtime.log, runtime.recent, runtime.aggregates, retention_s=600, sleep=time.sleep,
+                   series_key=runtime.series.key)
+    rec.ensure_group()
+    runtime.log.append([event(source="web", metric="orders"), event(source="api", metric="orders"),
+                        event(source="web", metric="orders")])
+    before = time.time()
+    assert rec.record(read(rec)) == 3
+    seen = dict(runtime.redis.zrange(runtime.series.key, 0, -1, withscores=True))
+    assert set(seen) == {b"web|orders", b"api|orders"}
+    assert all(score >= int(before) for score in seen.values())
+    assert client.get("/api/health").json["series"]["count"] == 2
+
+
 def test_a_stalled_recorders_entries_are_claimed_and_its_late_write_is_fenced(client, runtime, monkeypatch):
     monkeypatch.setattr(recorder_module, "CLAIM_IDLE_MS", 50)
     stalled, alive = new_recorder(runtime), new_recorder(runtime)

@@ -39,7 +39,8 @@ CLAIM_LUA = (Path(__file__).with_name("claim_idle.lua")).read_text()
 
 class Recorder:
     def __init__(self, durable_log: DurableLog, recent: RecentEvents, aggregates: Aggregates,
-                 retention_s: int, sleep: Callable[[float], None], yield_to_io: Callable[[], None] = lambda: None):
+                 retention_s: int, sleep: Callable[[float], None], yield_to_io: Callable[[], None] = lambda: None,
+                 series_key: str | None = None):
         self.log = durable_log
         self.client = durable_log.client
         self.recent = recent
@@ -47,6 +48,10 @@ class Recorder:
         self.retention_ms = retention_s * 1000
         self.sleep = sleep
         self.yield_to_io = yield_to_io
+        # The MAX_SERIES set (events/series.py): every series recorded is marked seen there, in the
+        # same transaction, so the set (and health's `series`) counts the generator's series too,
+        # which it appends to the log itself, and a series stays while it is written.
+        self.series_key = series_key
         self.consumer = f"{os.uname().nodename}-{os.getpid()}-{os.urandom(3).hex()}"
         self.fence_prefix = f"{durable_log.key}:fence:"
         self._claim = self.client.register_script(CLAIM_LUA)
@@ -78,6 +83,9 @@ class Recorder:
                     self.yield_to_io()
                 pipe.multi()
                 self.recent.queue_writes(pipe, encode_each(events[-self.recent.max_len:]))
+                if self.series_key and events:
+                    now = int(time.time())
+                    pipe.zadd(self.series_key, {f"{e['source']}|{e['metric']}": now for e in events})
                 written = self.aggregates.queue_updates(pipe, updates)
                 pipe.xack(self.log.key, GROUP, *[e.position for e in entries])
                 results = pipe.execute()
