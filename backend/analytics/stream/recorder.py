@@ -85,7 +85,8 @@ class Recorder:
                 self.recent.queue_writes(pipe, encode_each(events[-self.recent.max_len:]))
                 if self.series_key and events:
                     now = int(time.time())
-                    pipe.zadd(self.series_key, {f"{e['source']}|{e['metric']}": now for e in events})
+                    pairs = {(e["source"], e["metric"]) for e in events}  # a handful, however many events
+                    pipe.zadd(self.series_key, {f"{src}|{met}": now for src, met in pairs})
                 written = self.aggregates.queue_updates(pipe, updates)
                 pipe.xack(self.log.key, GROUP, *[e.position for e in entries])
                 results = pipe.execute()
