@@ -53,24 +53,44 @@ class Snapshot:
 
 def read_loop_lag(base: str) -> dict | None:
     """The backend's loop-lag probe from /metrics: cumulative histogram buckets (upper bound in
-    seconds -> count) and the longest lag since the process started; None if it has none."""
+    seconds -> count) and the longest since the process started, of the wall-clock lag and of the
+    part of it the process's own work held the loop (`blocked`: the lag less the loop thread's wait
+    for a CPU); None if it has none."""
     try:
         with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
             text = response.read().decode()
     except OSError:
         return None
-    buckets = {float(le): float(n) for le, n in
-               re.findall(r'^analytics_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M)}
-    peak = re.search(r"^analytics_event_loop_lag_max_seconds (\S+)$", text, re.M)
-    return {"buckets": buckets, "max_s": float(peak[1])} if buckets and peak else None
+    out = {}
+    for kind in ("lag", "blocked"):
+        buckets = {float(le): float(n) for le, n in
+                   re.findall(rf'^analytics_event_loop_{kind}_seconds_bucket\{{le="([^"]+)"\}} (\S+)$', text, re.M)}
+        peak = re.search(rf"^analytics_event_loop_{kind}_max_seconds (\S+)$", text, re.M)
+        if buckets and peak:
+            out[kind] = {"buckets": buckets, "max_s": float(peak[1])}
+    wait = re.search(r"^analytics_event_loop_cpu_wait_seconds_total (\S+)$", text, re.M)
+    if wait:
+        out["cpu_wait_s"] = float(wait[1])
+    return out if "lag" in out else None
 
 
 def loop_lag_between(before: dict, after: dict) -> dict:
     """The probe's wakes between two reads: their p99 (interpolated inside its histogram bucket,
     as Prometheus's histogram_quantile does), the bucket bound their longest stayed under, and
-    the longest lag since the server started (it is fresh per cell, so that covers the clients'
-    connecting too; `loop_lag_max_before_ms`, read when the measured window began, tells whether
-    the longest came before it)."""
+    the longest since the server started (it is fresh per cell, so that covers the clients'
+    connecting too; `..._max_before_ms`, read when the measured window began, tells whether the
+    longest came before it). For the wall-clock lag (`loop_lag_*`) and the part the process's
+    own work held the loop (`loop_blocked_*`)."""
+    out = {}
+    for kind in ("lag", "blocked"):
+        if kind in before and kind in after:
+            out.update(_histogram_between(f"loop_{kind}", before[kind], after[kind]))
+    if "cpu_wait_s" in before and "cpu_wait_s" in after:
+        out["loop_cpu_wait_s"] = round(after["cpu_wait_s"] - before["cpu_wait_s"], 3)
+    return out
+
+
+def _histogram_between(name: str, before: dict, after: dict) -> dict:
     bounds = sorted(after["buckets"])
     counts = [after["buckets"][b] - before["buckets"].get(b, 0.0) for b in bounds]
     total = counts[-1] if counts else 0.0
@@ -88,10 +108,10 @@ def loop_lag_between(before: dict, after: dict) -> dict:
                     p99 = lower + (bound - lower) * (target - below) / max(cumulative - below, 1e-9)
                 break
             lower, below = bound, cumulative
-    return {"loop_lag_samples": int(total), "loop_lag_p99_ms": None if p99 is None else round(p99 * 1000, 2),
-            "loop_lag_window_max_le_ms": None if window_max is None else round(window_max * 1000, 2),
-            "loop_lag_max_ms": round(after["max_s"] * 1000, 2),
-            "loop_lag_max_before_ms": round(before["max_s"] * 1000, 2)}
+    return {f"{name}_samples": int(total), f"{name}_p99_ms": None if p99 is None else round(p99 * 1000, 2),
+            f"{name}_window_max_le_ms": None if window_max is None else round(window_max * 1000, 2),
+            f"{name}_max_ms": round(after["max_s"] * 1000, 2),
+            f"{name}_max_before_ms": round(before["max_s"] * 1000, 2)}
 
 
 def exact_counts(cell: Cell, r: dict) -> bool | None:

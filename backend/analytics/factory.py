@@ -21,6 +21,7 @@ from analytics.access.tokens import ViewerTokens
 from analytics.api import errors, events, health, metrics, openapi
 from analytics.api.headers import SecurityHeaders
 from analytics.api.limits import install_limits
+from analytics.api.redis_status import RedisStatus
 from analytics.cache.aggregates import Aggregates
 from analytics.cache.recent import RecentEvents
 from analytics.events.series import SeriesCap
@@ -63,13 +64,14 @@ class Runtime:
     recorder: Recorder | None = None
     batcher: Batcher | None = None
     loop_lag: LoopLagProbe | None = None
+    redis_status: RedisStatus | None = None
 
     def busy(self) -> bool:
         """Whether a stream task is still finishing work it holds (the recorder's transaction)."""
         return bool(self.recorder and self.recorder.busy)
 
     def stop(self) -> None:
-        for part in (self.listener, self.reader, self.recorder, self.batcher, self.loop_lag):
+        for part in (self.listener, self.reader, self.recorder, self.batcher, self.loop_lag, self.redis_status):
             if part:
                 part.stop()
         if self.bridge_lease:
@@ -108,6 +110,7 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     durable_log = DurableLog(client, settings.STREAM_KEY, settings.STREAM_MAXLEN, ForeignEntries(series.admit))
     runtime = Runtime(settings, client, RecentEvents(client, settings.RECENT_KEY, settings.RECENT_MAX),
                       Aggregates(client, settings.AGG_PREFIX), durable_log, series)
+    runtime.redis_status = RedisStatus(client, series.key, socketio.sleep)
     app.extensions["analytics"] = runtime
 
     errors.register_error_handlers(app)
@@ -191,6 +194,7 @@ def start_stream_tasks(runtime: Runtime) -> None:
     settings = runtime.settings
     clients = runtime.fanout.clients
     yield_to_io = yield_to_io_for(settings.ASYNC_MODE)
+    runtime.log.pause = yield_to_io
 
     def overflow(n: int) -> None:
         log.error("batcher backlog overflow: %d events dropped for every client", n)
@@ -208,7 +212,8 @@ def start_stream_tasks(runtime: Runtime) -> None:
     runtime.listener = Listener(runtime.redis, settings.METRICS_CHANNEL, [runtime.log.append_many], socketio.sleep,
                                 yield_to_io=yield_to_io, active=runtime.bridge_lease.held,
                                 admit=lambda events: runtime.series.admit(events, "channel"))
-    for task in (runtime.batcher.run, runtime.recorder.run, runtime.reader.run, runtime.listener.run):
+    for task in (runtime.batcher.run, runtime.recorder.run, runtime.reader.run, runtime.listener.run,
+                 runtime.redis_status.run):
         socketio.start_background_task(task)
     if settings.ASYNC_MODE == "gevent":  # threading has no one loop to measure
         runtime.loop_lag = LoopLagProbe()

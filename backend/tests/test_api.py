@@ -16,6 +16,18 @@ def test_health_reports_redis_up_and_the_recent_cache_size(client, settings):
     assert response.json["recent_max"] == settings.RECENT_MAX
 
 
+def test_health_answers_from_the_last_redis_check_not_a_round_trip_per_request(client, runtime):
+    """Load balancers and probes call health all the time: it answers from a check at most
+    MAX_AGE_S old (api/redis_status.py), so 50 quick calls cost Redis one or two PINGs, not 50."""
+    def pings() -> int:
+        return int(runtime.redis.info("commandstats").get("cmdstat_ping", {}).get("calls", 0))
+
+    before = pings()
+    statuses = {client.get("/api/health").status_code for _ in range(50)}
+    assert statuses == {200}
+    assert pings() - before < 10
+
+
 def test_health_is_503_degraded_when_redis_is_unreachable(settings):
     app = create_app(settings.model_copy(update={"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}), start_stream=False)
     response = app.test_client().get("/api/health")

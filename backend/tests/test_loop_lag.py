@@ -54,6 +54,62 @@ def test_a_blocked_loop_is_recorded_as_lag_and_the_blocker_is_logged(caplog):
                for line in blocked), blocked
 
 
+def blocked_count(le: str | None = None) -> float:
+    if le is None:
+        return REGISTRY.get_sample_value("analytics_event_loop_blocked_seconds_count") or 0.0
+    return REGISTRY.get_sample_value("analytics_event_loop_blocked_seconds_bucket", {"le": le}) or 0.0
+
+
+def test_a_loop_held_by_the_process_counts_as_blocked():
+    probe = LoopLagProbe(interval_s=0.005, blocked_s=10, watch_every_s=0.01, report_every_s=0)
+    probe.start()
+    try:
+        gevent.sleep(0.05)
+        gevent.spawn(hold_the_loop_on_purpose, BLOCK_S).join()  # a blocking call: no CPU, no run delay
+        gevent.sleep(0.05)
+    finally:
+        probe.stop()
+    assert probe.max_blocked_s >= BLOCK_S - probe.interval_s
+    assert REGISTRY.get_sample_value("analytics_event_loop_blocked_max_seconds") >= BLOCK_S - probe.interval_s
+
+
+def test_a_loop_starved_of_cpu_by_another_process_counts_as_waiting_not_blocked():
+    """Another process takes the loop's CPU (as the benchmark's clients do on a small machine): the
+    probe is as late as when the process blocks itself, but the kernel's run delay shows it was
+    waiting for a CPU, so little of it counts as blocked. The other process runs real-time
+    (SCHED_FIFO) on the one CPU this process is pinned to, so the kernel must starve us."""
+    import os
+    import subprocess
+    import sys
+
+    hog = ("import os, time\n"
+           "os.sched_setaffinity(0, {0})\n"
+           "os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))\n"
+           f"end = time.monotonic() + {BLOCK_S}\n"
+           "while time.monotonic() < end: pass\n")
+    affinity = os.sched_getaffinity(0)
+    probe = LoopLagProbe(interval_s=0.005, blocked_s=10, watch_every_s=0.01, report_every_s=0)
+    blocked_before = blocked_count() - blocked_count("0.1")
+    os.sched_setaffinity(0, {0})  # this thread (the loop's) onto CPU 0, where the hog runs
+    try:
+        probe.start()
+        gevent.sleep(0.05)
+        hog_process = subprocess.Popen([sys.executable, "-c", hog])
+        while hog_process.poll() is None:
+            gevent.sleep(0.01)
+        assert hog_process.returncode == 0, "the CPU hog could not run (SCHED_FIFO refused?)"
+        gevent.sleep(0.05)
+    finally:
+        probe.stop()
+        os.sched_setaffinity(0, affinity)
+    # The hog held CPU 0 for BLOCK_S: the probe woke at least that late, minus its start-up
+    # (the hog's interpreter starting is not yet the hog) ...
+    assert probe.max_lag_s >= BLOCK_S / 2
+    # ... but not blocked: no wake of the probe counts 100 ms or more of it as the process's own.
+    assert blocked_count() - blocked_count("0.1") == blocked_before
+    assert probe.max_blocked_s < probe.max_lag_s / 2
+
+
 def test_blocked_lines_are_rate_limited_and_the_rest_counted(caplog):
     caplog.set_level(logging.WARNING, logger="analytics.loop_lag")
     probe = LoopLagProbe(report_every_s=60)  # not started: its observations are fed directly

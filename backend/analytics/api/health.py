@@ -1,12 +1,12 @@
 """GET /api/health: is Redis up, is every stream task working, what came in.
 
-"ok" only while Redis answers AND the listener is subscribed, the log reader reading and the
-recorder recording: a replica that has Redis back but not yet its stream says "degraded"."""
+"ok" only while Redis answers (checked in the background: api/redis_status.py) AND the listener
+is subscribed, the log reader reading and the recorder recording: a replica that has Redis back
+but not yet its stream says "degraded"."""
 from __future__ import annotations
 
 import time
 
-import redis
 from flask import Blueprint, current_app, jsonify
 
 from analytics import counters
@@ -18,13 +18,8 @@ STARTED = time.time()
 @bp.get("/api/health")
 def health():
     runtime = current_app.extensions["analytics"]
-    series = None
-    try:
-        with runtime.redis.pipeline(transaction=False) as pipe:  # one round trip for both
-            _, series = pipe.ping().zcard(runtime.series.key).execute()
-        redis_state = "up"
-    except (redis.RedisError, OSError):
-        redis_state = "down"
+    checked = runtime.redis_status.current()  # no Redis round trip while the checker runs
+    redis_state, series = ("up" if checked.up else "down"), checked.series
     tasks = {
         "listener": runtime.listener.state if runtime.listener else "off",
         "log_reader": runtime.reader.state if runtime.reader else "off",
