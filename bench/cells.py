@@ -149,7 +149,7 @@ def run_cell(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str
         end = Snapshot.take(server.pid, redis, lag_url)  # the moment the last event was recorded (product)
         if spy:
             procs.stop(spy, timeout=15, sig=signal.SIGINT)  # on SIGINT py-spy writes its profile
-        record.update(server_alive=server.alive(), rss_peak_mb=round(sampler.stop(), 1),
+        record.update(server_alive=server.alive(), server_nice=server.nice, rss_peak_mb=round(sampler.stop(), 1),
                       rss_hwm_mb=round(memory_mb(server.pid).get("VmHWM", 0.0), 1), accepted=settled.get("accepted"),
                       **end.since(start))
         if cell.kind == "product":

@@ -27,12 +27,13 @@ if Path(sys.prefix).resolve() != VENV_PY.parent.parent.resolve() and VENV_PY.exi
     os.environ["BENCH_REEXEC"] = "1"
     os.execv(str(VENV_PY), [str(VENV_PY), *sys.argv])
 
+import processes  # noqa: E402
 from cells import Cell, Options, run_cell  # noqa: E402
 from measures import check_origin  # noqa: E402
 from processes import Processes, Redis, Server  # noqa: E402
 
 RESULTS = HERE / "results"
-NUMERIC_SKIP = {"rate", "clients", "batch", "duration_s"}
+NUMERIC_SKIP = {"rate", "clients", "batch", "duration_s", "server_nice"}
 
 
 def matrix(profile: str) -> list[Cell]:
@@ -281,6 +282,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a backend setting for every product server, e.g. --set SEND_BUDGET=5000 "
                         "(to measure a lever; repeatable)")
+    parser.add_argument("--server-nice", type=int, default=0,
+                        help="niceness of the servers under test and their Redis (the harness runs at 0); "
+                        "0 = all equal (bench/processes.py SYSTEM_NICE)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.{json,md} and latency.png go")
     args = parser.parse_args()
     args.out = args.out.resolve()  # the Node clients run in bench/: a relative path would point elsewhere
@@ -347,7 +351,9 @@ def main() -> int:
                    kill_min_s=3.0 if args.profile == "smoke" else 6.0)
     # SIGTERM (e.g. from make or CI) unwinds like Ctrl-C so every child is stopped.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    processes.SYSTEM_NICE = args.server_nice
     info = machine_info()
+    info["server_nice"] = args.server_nice
     started = time.monotonic()
     runs = run_all(cells, opts, args.repeat, info)
     info["loadavg_end"] = os.getloadavg()
