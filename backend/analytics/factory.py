@@ -195,6 +195,7 @@ def start_stream_tasks(runtime: Runtime) -> None:
     clients = runtime.fanout.clients
     yield_to_io = yield_to_io_for(settings.ASYNC_MODE)
     runtime.log.pause = yield_to_io
+    runtime.fanout.pause = lambda: socketio.sleep(0)  # not idle(): delivery must not wait for a quiet loop
 
     def overflow(n: int) -> None:
         log.error("batcher backlog overflow: %d events dropped for every client", n)

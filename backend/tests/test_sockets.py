@@ -114,6 +114,26 @@ def test_a_client_closed_for_a_missed_ping_mid_delivery_does_not_cost_the_others
     assert fanout.send_one("late", metrics_packet([])) is False
 
 
+def test_a_delivery_to_many_clients_pauses_every_slice_and_still_reaches_each_once_in_order(runtime):
+    """Writing to 100 clients in one go held the loop 10-23 ms: a delivery pauses every
+    FANOUT_SLICE clients (other tasks run), and a second delivery after it still lands behind it."""
+    from analytics.sockets.fanout import FANOUT_SLICE
+
+    socks = [stalled_client(f"c{i}") for i in range(2 * FANOUT_SLICE + 3)]
+    fanout = Fanout(runtime.fanout.clients, backlog=8)
+    fanout.register(Subscription())
+    pauses = []
+    fanout.pause = lambda: pauses.append(sum(s.queue.qsize() for s in socks))
+    fanout.deliver([Entry("1-1", [event(1)])])
+    fanout.deliver([Entry("1-2", [event(2)])])
+    # Two pauses per delivery to 53 clients, each after another FANOUT_SLICE writes (packets queued).
+    n = len(socks)
+    assert pauses == [FANOUT_SLICE, 2 * FANOUT_SLICE, n + FANOUT_SLICE, n + 2 * FANOUT_SLICE]
+    for sock in socks:
+        assert [p.events for p in sock.queue.queue] == [1, 1]
+        assert [p.data[-40:] for p in sock.queue.queue] == [metrics_packet([event(n)]).data[-40:] for n in (1, 2)]
+
+
 def test_accepted_connections_have_tcp_nodelay():
     import socket
 
