@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     runtime = Runtime(settings, client, RecentEvents(client, settings.RECENT_KEY, settings.RECENT_MAX),
                       Aggregates(client, settings.AGG_PREFIX), durable_log, series)
     runtime.redis_status = RedisStatus(client, series.key, socketio.sleep)
+    runtime.aggregates.reader.pause = lambda: socketio.sleep(0)  # a long window read lets others run
     app.extensions["analytics"] = runtime
 
     errors.register_error_handlers(app)

@@ -58,6 +58,26 @@ def test_a_cached_bucket_is_read_again_once_it_changes(runtime):
     assert runtime.aggregates.window(300, now=NOW)["metrics"]["orders"]["sum"] == 7.0
 
 
+def test_a_long_window_read_pauses_between_buckets_and_answers_the_same(runtime, monkeypatch):
+    """The first read of an hour's window parsed ~60,000 bucket fields in one go (20+ ms of the
+    loop): the reader pauses every PAUSE_FIELDS fields, between buckets, for the same answer."""
+    from analytics.cache import bucket_read
+    from analytics.cache.aggregates import Aggregates
+
+    # 40 minutes, each with a few series and values spread over many sketch buckets.
+    write_events(runtime, [event(m, float(v), src, ts=(NOW - 60 * minute - 1) * 1000)
+                           for minute in range(40) for m in ("orders", "latency_ms") for src in ("web", "api")
+                           for v in (1, 10, 100, 1000, 10_000)])
+    unpaused = Aggregates(runtime.redis, runtime.aggregates.prefix).window(3600, now=NOW)
+    monkeypatch.setattr(bucket_read, "PAUSE_FIELDS", 50)
+    paused = Aggregates(runtime.redis, runtime.aggregates.prefix)  # a fresh process: nothing held
+    pauses = []
+    paused.reader.pause = lambda: pauses.append(1)
+    assert paused.window(3600, now=NOW) == unpaused
+    assert unpaused["total"]["count"] == 40 * 2 * 2 * 5
+    assert len(pauses) >= 10  # 40 buckets of ~80 fields: a pause every one or two
+
+
 def test_buckets_expire(runtime):
     write_events(runtime, [event(ts=NOW * 1000)])
     keys = runtime.redis.keys(runtime.aggregates.prefix + ":*")
