@@ -45,6 +45,7 @@ export PULSE_PORT=$port PULSE_URL="https://127.0.0.1:$port"
 cat >"$work/settings.env" <<ENV
 RATE_LIMIT=100 per minute
 RECENT_MAX=2000
+MAX_CONNECTIONS_PER_ADDRESS=64
 GENERATOR_RATE=100
 CORS_ORIGINS=https://127.0.0.1:$port,https://localhost:$port
 LOG_LEVEL=INFO

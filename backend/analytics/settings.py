@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     # cannot hold connections, nor one address all of them. IDLE_TIMEOUT_S stays above engine.io's
     # ping interval (25 s), the longest a polling client's POST connection rests between pongs.
     HEADER_TIMEOUT_S: float = Field(10.0, gt=0, le=600, allow_inf_nan=False)  # request line + headers, in all
-    BODY_TIMEOUT_S: float = Field(30.0, gt=0, le=3600, allow_inf_nan=False)  # each read of a body, write of an answer
+    BODY_TIMEOUT_S: float = Field(30.0, gt=0, le=3600, allow_inf_nan=False)  # a whole body (from the headers); each write
     IDLE_TIMEOUT_S: float = Field(60.0, gt=0, le=3600, allow_inf_nan=False)  # a kept-alive connection between requests
     MAX_CONNECTIONS_PER_ADDRESS: int = Field(256, ge=0, le=1_000_000)  # open connections per client address; 0 = no cap
     # Access control (docs/security.md); every one off when unset, as `make run` leaves them.

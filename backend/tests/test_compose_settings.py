@@ -80,3 +80,15 @@ def test_compose_gives_redis_its_acl_user_and_the_password_as_a_secret(tmp_path,
     assert env["REDIS_PASSWORD_FILE"] == f"/run/secrets/redis_{service}_password"
     assert f"redis_{service}_password" in {s["source"] for s in services[service]["secrets"]}
     assert "REDIS_PASSWORD" not in env
+
+
+def test_compose_gives_nginx_the_bounds_it_applies_in_front_of_the_backend(tmp_path):
+    """nginx caps bodies at INGEST_MAX_BYTES and requests per client address at
+    MAX_CONNECTIONS_PER_ADDRESS (frontend/docker/entrypoint.sh): the same values as the backend's,
+    from the same settings file; unset, both get empty, which each reads as its own default."""
+    values = {"INGEST_MAX_BYTES": "2048", "MAX_CONNECTIONS_PER_ADDRESS": "32"}
+    services = compose_config(tmp_path, values)
+    for name, value in values.items():
+        assert services["frontend"]["environment"][name] == value == services["backend"]["environment"][name]
+    defaults = compose_config(tmp_path / "defaults", {})["frontend"]["environment"]
+    assert all(defaults[name] == "" for name in values)

@@ -159,13 +159,92 @@ def test_a_stalled_body_is_answered_408_and_closed_while_a_slow_steady_one_goes_
                 assert time.monotonic() - started >= body_s - 0.5
                 assert status == 408 and answer["error"]["code"] == "request_timeout"
                 assert headers["connection"] == "close"
-        with connect(server.base) as sock:  # ten pieces 0.5 s apart: 5 s in all, each read in time
+        with connect(server.base) as sock:  # four pieces 0.25 s apart: slow, but whole well within the deadline
             sock.sendall(post_head(len(body)))
-            for i in range(10):
-                time.sleep(0.5)
-                sock.sendall(body[i * len(body) // 10:(i + 1) * len(body) // 10])
+            for i in range(4):
+                time.sleep(0.25)
+                sock.sendall(body[i * len(body) // 4:(i + 1) * len(body) // 4])
             assert read_response(sock) == 202
         assert metric(server.base, "analytics_http_connections_timed_out_total", reason="body") == 2
+
+
+DRIP_S = 0.3  # a byte this often: every read makes progress, so only a deadline for the whole cuts it
+
+
+def drip(sock: socket.socket, data: bytes, until: float) -> tuple[bytes, int]:
+    """Sends `data` a byte every DRIP_S until the server answers or closes (or `until`, a
+    monotonic time, passes); (what the server sent until it closed, bytes of `data` sent)."""
+    sent = 0
+    sock.setblocking(False)
+    try:
+        while sent < len(data) and time.monotonic() < until:
+            try:
+                if sock.recv(65536, socket.MSG_PEEK):
+                    break  # an answer: read it below
+            except BlockingIOError:
+                pass
+            try:
+                sock.send(data[sent:sent + 1])
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += 1
+            time.sleep(DRIP_S)
+    finally:
+        sock.setblocking(True)
+    return read_until_closed(sock), sent
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked", "engine.io polling"])
+def test_a_body_dripped_a_byte_at_a_time_is_cut_at_the_deadline_with_408(redis_url, framing):
+    """Every read makes progress, so a timeout per read never fires: the whole body (30-45 bytes,
+    9-14 s of dripping) must arrive within BODY_TIMEOUT_S of the headers. Before the deadline was
+    for the whole, each of these bodies went through, whole, seconds later. Also through
+    engine.io, which reads a polling POST's body itself."""
+    body_s = 1.5
+    body = json.dumps([{"metric": "orders", "value": 1}]).encode()
+    with backend_process(redis_url, BODY_TIMEOUT_S=body_s) as server:
+        if framing == "engine.io polling":
+            with urllib.request.urlopen(f"{server.base}/socket.io/?EIO=4&transport=polling", timeout=10) as answer:
+                sid = json.loads(answer.read().decode()[1:])["sid"]
+            body = b"40" + b" " * 28  # a CONNECT packet, padded: 30 bytes
+            head = (f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\n"
+                    f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        elif framing == "chunked":
+            head, body = post_head(None), f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+        else:
+            head = post_head(len(body))
+        with connect(server.base) as sock:
+            sock.sendall(head)
+            started = time.monotonic()
+            raw, sent = drip(sock, body, until=started + body_s + MARGIN_S)
+            took = time.monotonic() - started
+        assert sent < len(body), f"the whole body ({sent} bytes, {took:.1f}s) was taken, then {raw[:200]!r}"
+        assert took >= body_s - 0.5, f"cut after {took:.1f}s, before the deadline"
+        if framing == "engine.io polling":  # engine.io answers what it caught its own way; the socket is closed
+            assert raw.startswith(b"HTTP/1.1 "), raw[:200]
+        else:
+            status, headers, answer = response(raw)
+            assert status == 408 and answer["error"]["code"] == "request_timeout", raw[:300]
+            assert headers["connection"] == "close"
+        assert metric(server.base, "analytics_http_connections_timed_out_total", reason="body") == 1
+        assert sum("body timeout" in line for line in server.output().splitlines()) == 1
+    print(f"{framing}: cut after {took:.2f}s and {sent} of {len(body)} bytes (deadline {body_s}s)")
+
+
+def test_headers_dripped_a_byte_at_a_time_are_cut_at_the_header_deadline(redis_url):
+    """The header bound is a deadline for the whole too: a request line and headers dripped a byte
+    every DRIP_S (57 bytes: 17 s) are closed HEADER_TIMEOUT_S after the connection opened."""
+    header_s = 1.5
+    request = b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Drip: 0123456789\r\n\r\n"
+    with backend_process(redis_url, HEADER_TIMEOUT_S=header_s) as server:
+        with connect(server.base) as sock:
+            started = time.monotonic()
+            raw, sent = drip(sock, request, until=started + header_s + MARGIN_S)
+            took = time.monotonic() - started
+        assert sent < len(request) and raw == b"", f"{sent} of {len(request)} bytes sent, then {raw[:200]!r}"
+        assert took >= header_s - 0.5
+        assert metric(server.base, "analytics_http_connections_timed_out_total", reason="header") == 1
+    print(f"header drip: closed after {took:.2f}s and {sent} of {len(request)} bytes (deadline {header_s}s)")
 
 
 def test_stalled_engineio_polling_posts_are_closed_with_one_log_line_not_a_traceback_each(redis_url):

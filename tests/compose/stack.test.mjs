@@ -5,11 +5,37 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import net from 'node:net';
 import path from 'node:path';
+import tls from 'node:tls';
 import { launchChromium, waitUntil } from '../../frontend/e2e/stack.mjs';
 import { compose, docker, getJson, postEvents, producerKey, REPO as REPO_ROOT, streamClient, uniqueEvents, URL_, viewerToken } from './lib.mjs';
 
-const SETTINGS = { RATE_LIMIT: 100, RECENT_MAX: 2000 }; // as in the env file the script writes
+const SETTINGS = { RATE_LIMIT: 100, RECENT_MAX: 2000, MAX_CONNECTIONS_PER_ADDRESS: 64 }; // as in the env file the script writes
+const INGEST_MAX_BYTES = 1 << 20; // the default: the env file leaves it unset
+
+/**
+ * A raw connection to nginx, for what fetch cannot do: send half a request and see what nginx
+ * does with it. TLS unless `plain` (then not even a TLS hello is sent). `data` collects what
+ * nginx answers; `closedAt` says when it closed the connection.
+ */
+function rawConnection({ plain = false } = {}) {
+  const { hostname, port } = new URL(URL_);
+  return new Promise((resolve, reject) => {
+    const sock = plain
+      ? net.connect({ host: hostname, port: Number(port) })
+      : tls.connect({ host: hostname, port: Number(port), rejectUnauthorized: false });
+    const conn = { sock, data: '', closedAt: null, openedAt: Date.now() };
+    sock.setEncoding('latin1');
+    sock.on('data', (d) => { conn.data += d; });
+    sock.on('close', () => { conn.closedAt = Date.now(); });
+    sock.once(plain ? 'connect' : 'secureConnect', () => {
+      sock.on('error', () => {}); // a reset once nginx has given up on it: what is tested
+      resolve(conn);
+    });
+    sock.once('error', reject);
+  });
+}
 
 let browser;
 let page;
@@ -17,7 +43,7 @@ const consoleErrors = [];
 const text = (testId) => page.getByTestId(testId).textContent({ timeout: 5000 });
 const num = async (testId) => Number.parseFloat(await text(testId));
 
-describe('docker-compose stack through nginx', { timeout: 300_000 }, () => {
+describe('docker-compose stack through nginx', { timeout: 420_000 }, () => {
   before(async () => {
     browser = await launchChromium();
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1440, height: 900 } });
@@ -159,14 +185,85 @@ describe('docker-compose stack through nginx', { timeout: 300_000 }, () => {
     }
   });
 
-  test('bodies up to the backend\'s limit reach it: a 2 MB POST is its 413, in JSON', async () => {
-    const res = await getJson('/api/events', {
+  test('nginx takes bodies up to INGEST_MAX_BYTES, as the backend does; past it, its own 413 in JSON', async () => {
+    const post = (body) => getJson('/api/events', {
+      anonymous: true,
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-api-key': producerKey() },
-      body: JSON.stringify([{ metric: 'big', value: 1, tags: { pad: 'x'.repeat(2_000_000) } }]),
+      body,
     });
-    assert.equal(res.status, 413);
-    assert.ok(res.body.error?.code, `JSON error: ${JSON.stringify(res.body).slice(0, 200)}`);
+    const event = JSON.stringify({ metric: 'big_body', value: 1, source: 'compose_bounds' });
+    const whole = await post(event.padEnd(INGEST_MAX_BYTES, ' ')); // exactly the limit: the backend's to take
+    assert.equal(whole.status, 202, `a body of INGEST_MAX_BYTES: ${JSON.stringify(whole.body).slice(0, 200)}`);
+    for (const body of [event.padEnd(INGEST_MAX_BYTES + 1, ' '), JSON.stringify([{ metric: 'big', value: 1, tags: { pad: 'x'.repeat(2_000_000) } }])]) {
+      const res = await post(body);
+      assert.equal(res.status, 413);
+      assert.equal(res.body.error?.code, 'request_entity_too_large', `JSON error: ${JSON.stringify(res.body).slice(0, 200)}`);
+      // Refused by nginx before it buffered the body (the backend adds Server-Timing to its answers).
+      assert.equal(res.headers.get('server-timing'), null, 'answered by nginx, not the backend');
+      assert.ok(res.headers.get('strict-transport-security'));
+    }
+  });
+
+  test('nginx cuts slow clients at 10 s, without an answer: headers dripped, a stalled body, no TLS hello', async () => {
+    const [drip, stalled, silent] = await Promise.all([rawConnection(), rawConnection(), rawConnection({ plain: true })]);
+    // client_header_timeout is a deadline for the whole header: a byte every 0.5 s does not extend it.
+    drip.sock.write('GET /api/health HTTP/1.1\r\nHost: x\r\n');
+    const dripping = setInterval(() => { if (!drip.closedAt) drip.sock.write('X'); }, 500);
+    // client_body_timeout: 10 s without a byte of the body (per read; the backend never sees it).
+    stalled.sock.write('POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[{');
+    try {
+      await waitUntil(() => drip.closedAt && stalled.closedAt && silent.closedAt, { what: 'nginx closing all three', timeoutMs: 40000 });
+    } finally {
+      clearInterval(dripping);
+      for (const c of [drip, stalled, silent]) c.sock.destroy();
+    }
+    for (const [name, c] of [['headers dripped', drip], ['a stalled body', stalled], ['no TLS hello', silent]]) {
+      const after = (c.closedAt - c.openedAt) / 1000;
+      assert.ok(after >= 9 && after < 25, `${name}: closed after ${after} s (nginx's timeouts: 10 s)`);
+      assert.equal(c.data, '', `${name}: closed without an answer`);
+    }
+  });
+
+  test('nginx caps requests in progress per address at MAX_CONNECTIONS_PER_ADDRESS: 429 JSON with Retry-After', async () => {
+    const cap = SETTINGS.MAX_CONNECTIONS_PER_ADDRESS;
+    const extra = 20;
+    const conns = await Promise.all(Array.from({ length: cap + extra }, () => rawConnection()));
+    try {
+      // Headers and no body: nginx counts each request while it waits for the body.
+      for (const c of conns) c.sock.write('POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n');
+      await waitUntil(() => conns.filter((c) => c.data.includes('}}')).length >= extra, { what: `${extra} refusals`, timeoutMs: 10000 });
+      await new Promise((r) => setTimeout(r, 500));
+      const refused = conns.filter((c) => c.data);
+      const held = conns.length - refused.length;
+      // This host may have a request or two in progress besides (the dashboard's WebSocket).
+      assert.ok(held <= cap && held >= cap - 4, `${held} requests held at a cap of ${cap}`);
+      const [head, body] = refused[0].data.split('\r\n\r\n');
+      assert.match(head, /^HTTP\/1\.1 429 /);
+      assert.match(head, /\r\nRetry-After: 1(\r\n|$)/i);
+      assert.match(head, /\r\nContent-Type: application\/json/i);
+      assert.match(head, /\r\nStrict-Transport-Security: /i);
+      assert.equal(JSON.parse(body).error.code, 'too_many_connections');
+    } finally {
+      for (const c of conns) c.sock.destroy();
+    }
+    await waitUntil(async () => (await getJson('/api/health', { anonymous: true })).status === 200, { what: 'admitted again', timeoutMs: 10000 });
+  });
+
+  test('a WebSocket through nginx outlives proxy_read_timeout (60 s): the backend\'s pings keep it busy', async () => {
+    const source = `hold${Date.now() % 100000}`;
+    const client = await streamClient({ source });
+    let disconnected = null;
+    client.socket.on('disconnect', (reason) => { disconnected = reason; });
+    try {
+      await new Promise((r) => setTimeout(r, 70_000));
+      assert.equal(disconnected, null, `disconnected after less than 70 s: ${disconnected}`);
+      const events = uniqueEvents(source, 3);
+      await postEvents(events);
+      await waitUntil(() => client.events.length >= events.length, { what: 'events on the 70 s old socket', timeoutMs: 10000 });
+    } finally {
+      client.close();
+    }
   });
 
   test('while no backend runs, the API answers 503 in JSON with the security headers', async () => {

@@ -7,10 +7,20 @@ request holds a greenlet and a descriptor for good. This handler adds three boun
 - header: the request line and headers must have arrived HEADER_TIMEOUT_S after the connection
   opened (on a kept-alive connection: after the next request's first byte). A deadline for the
   whole, not a timeout per read, so a client dripping a byte every few seconds is cut as well.
-- body: while the app runs, each read of the body and each write of the response must make
-  progress within BODY_TIMEOUT_S. A stalled body is answered 408 and the connection closed.
+- body: the whole body must have arrived BODY_TIMEOUT_S after the headers did, again a deadline
+  for the whole (checked on every read, so a body dripping a byte every few seconds is cut as
+  surely as a stalled one); answered 408 and the connection closed. Each write of the response
+  must make progress within BODY_TIMEOUT_S.
 - idle: a kept-alive connection whose next request has not begun IDLE_TIMEOUT_S after the last
   answer is closed.
+
+Why one deadline for the body and not a minimum rate (Apache's mod_reqtimeout `body=20,MinRate=500`,
+which adds a second per 500 bytes received): a rate rule is for servers taking uploads of any
+size, and lets a client hold a connection for size / rate, here up to 16 MiB / 500 B/s = 9 hours.
+Bodies here are capped (INGEST_MAX_BYTES, 1 MiB by default): a 1 MiB body in 30 s needs 35 KB/s,
+which any link a producer posts over exceeds, and the header bound already works this way, so an
+operator reads both settings alike: how long a request may take to arrive. A producer on a slower
+link sends smaller batches, gzips them, or is given a larger BODY_TIMEOUT_S.
 
 A WebSocket upgrade leaves all three behind: from then on the connection belongs to the WebSocket
 server, which engine.io keeps alive with its pings (every 25 s, 20 s to answer) and closes when
@@ -28,6 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 
 import gevent
@@ -40,11 +51,13 @@ from analytics.logging_limits import RateLimitedLog
 log = logging.getLogger("analytics.serving")
 bounded_log = RateLimitedLog(log)
 SHOWN_INPUT = 120  # characters of a client's bad input a log line may quote
+# Past the body's deadline a read may still take bytes that have arrived; it waits no longer than this.
+LATE_READ_WAIT_S = 0.001
 
 # status line, error code, message: the JSON answers the server itself gives (never plain text).
 ERRORS = {
     400: ("400 Bad Request", "bad_request", "malformed HTTP request"),
-    408: ("408 Request Timeout", "request_timeout", "the request body stopped arriving"),
+    408: ("408 Request Timeout", "request_timeout", "the request body did not arrive in time"),
     414: ("414 URI Too Long", "uri_too_long", "the request line is over 8 KiB"),
     500: ("500 Internal Server Error", "internal_error", "internal error; see the server log"),
     503: ("503 Service Unavailable", "too_many_connections", "too many open connections; retry shortly"),
@@ -68,7 +81,7 @@ class ClientTooSlow(BaseException):
 
 
 class BodyTimeout(RequestTimeout):
-    """The body stopped arriving. An HTTPException, so inside Flask the API's error handler
+    """The body did not arrive by its deadline. An HTTPException, so inside Flask the API's error handler
     answers it 408 in JSON; engine.io's polling POST catches it and answers (its traceback is
     filtered out, see EngineioBodyTimeouts); raised anywhere else (gevent discarding an unread
     body) handle_error answers or closes, without a traceback."""
@@ -102,26 +115,47 @@ def error_bytes(status: int, extra_headers: tuple[str, ...] = ()) -> bytes:
 
 
 class _BodyReader:
-    """The request's rfile as gevent's Input reads a body from it: a socket timeout becomes a
-    BodyTimeout (and the connection is marked for closing) instead of a bare TimeoutError."""
+    """The request's rfile as gevent's Input reads a body from it, each read bounded by the body's
+    deadline: a read still waiting for bytes when it passes raises BodyTimeout (and the connection
+    is marked for closing). The socket's own timeout (BODY_TIMEOUT_S, for writes) bounds one
+    recv() only, and one read(n) loops over as many recv()s as the client makes it, so only a
+    timer across the whole call bounds a drip. Bytes that have already arrived are returned even
+    past the deadline: the timer fires only while the read waits, so time the app spent before
+    reading (a Redis round trip) never costs a client whose body was there on time."""
 
-    __slots__ = ("rfile", "timed_out")
+    __slots__ = ("rfile", "deadline", "timed_out", "expired")
 
-    def __init__(self, rfile, timed_out):
+    def __init__(self, rfile, deadline: float, timed_out):
         self.rfile = rfile
+        self.deadline = deadline  # time.monotonic() by which the whole body must have arrived
         self.timed_out = timed_out
+        self.expired = False
 
     def read(self, *args):
-        try:
-            return self.rfile.read(*args)
-        except TimeoutError:
-            raise self.timed_out() from None
+        return self._before_deadline(self.rfile.read, args)
 
     def readline(self, *args):
+        return self._before_deadline(self.rfile.readline, args)
+
+    def _before_deadline(self, read, args):
+        if self.expired:
+            # As a socket file does after a timeout. gevent reads what is left of a body after the
+            # app has answered (to find the next request), and takes an OSError there as the end;
+            # another BodyTimeout would count the same timeout twice.
+            raise OSError("the request body timed out")
+        timer = gevent.Timeout.start_new(max(self.deadline - time.monotonic(), LATE_READ_WAIT_S))
         try:
-            return self.rfile.readline(*args)
-        except TimeoutError:
+            return read(*args)
+        except gevent.Timeout as exc:
+            if exc is not timer:  # someone else's (the app's own bound): not ours to answer
+                raise
+            self.expired = True
             raise self.timed_out() from None
+        except TimeoutError:  # the socket's per-recv timeout; the timer fires first, but to be sure
+            self.expired = True
+            raise self.timed_out() from None
+        finally:
+            timer.close()
 
 
 class BoundedRequests:
@@ -171,12 +205,15 @@ class BoundedRequests:
     def get_environ(self):
         environ = super().get_environ()
         if not self._connection_upgrade_requested():
-            self.wsgi_input.rfile = _BodyReader(self.rfile, self._body_timed_out)
+            # The headers have just been read: the body's deadline counts from here.
+            deadline = time.monotonic() + self.server.bounds.body_s
+            self.wsgi_input.rfile = _BodyReader(self.rfile, deadline, self._body_timed_out)
         return environ
 
     def handle_one_response(self):
         # A WebSocket upgrade runs in here for the connection's whole life, with no socket timeout
-        # (engine.io's pings keep it honest); any other request gets BODY_TIMEOUT_S per read and write.
+        # (engine.io's pings keep it honest); any other request gets BODY_TIMEOUT_S per write (and per
+        # recv, which the body's deadline in _BodyReader makes moot).
         upgrade = self._connection_upgrade_requested()
         self.socket.settimeout(None if upgrade else self.server.bounds.body_s)
         try:
