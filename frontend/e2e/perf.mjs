@@ -15,12 +15,39 @@ const BATCH = Number(process.env.PERF_BATCH || 200);
 const SECONDS = Number(process.env.PERF_SECONDS || 30);
 const WARMUP_S = Number(process.env.PERF_WARMUP || 5);
 const TARGET = process.env.PERF_URL;
+// PERF_TRACE=1: also trace the warm-up (Chromium's trace, with thread times) and report, for each
+// main-thread task after load, its CPU time beside its wall time. On a shared machine a task's
+// wall time includes the time other processes held the core (2-4 times its CPU time at a load
+// average of 4-6 on 2 cores); its CPU time is the page's own work. Off by default: tracing adds
+// its own overhead to what is measured.
+const TRACE = process.env.PERF_TRACE === '1';
 
 const observeLongTasks = () => {
   window.__longTasks = [];
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) window.__longTasks.push({ start: Math.round(e.startTime), ms: Math.round(e.duration) });
   }).observe({ type: 'longtask', buffered: true });
+  // What each long task was: the Long Animation Frames API (Chromium 123+) names the scripts of a
+  // frame (who called them, which function of which file) and when its rendering started.
+  window.__frames = [];
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        window.__frames.push({
+          start: e.startTime,
+          end: e.startTime + e.duration,
+          renderStart: e.renderStart,
+          scripts: e.scripts.map((x) => ({
+            start: x.startTime,
+            ms: x.duration,
+            what: `${x.invoker}${x.sourceFunctionName ? ` ${x.sourceFunctionName}()` : ''} in ${(x.sourceURL || '?').split('/').pop()}`,
+          })),
+        });
+      }
+    }).observe({ type: 'long-animation-frame', buffered: true });
+  } catch {
+    /* not supported: tasks stay unexplained */
+  }
   // The first look: when the page first shows an event (any, backfilled ones included) and a
   // p99 readout (live events only), as the DOM changes (performance.now(), ms).
   const shown = (window.__firstShown = { event: null, p99: null });
@@ -33,6 +60,24 @@ const observeLongTasks = () => {
   });
   watch.observe(document, { subtree: true, childList: true, characterData: true });
 };
+
+// RunTask (a main-thread task) is in the disabled-by-default timeline category.
+const TRACE_CATEGORIES = ['disabled-by-default-devtools.timeline', 'blink.user_timing'];
+
+/** Stops the trace; the renderer main thread's tasks, from its navigationStart (ms), with wall and CPU time. */
+async function endTrace(cdp, events) {
+  const done = new Promise((resolve) => cdp.once('Tracing.tracingComplete', resolve));
+  await cdp.send('Tracing.end');
+  await done;
+  const threads = new Map(events.filter((e) => e.ph === 'M' && e.name === 'thread_name').map((e) => [`${e.pid}:${e.tid}`, e.args.name]));
+  const nav = events.find(
+    (e) => e.name === 'navigationStart' && threads.get(`${e.pid}:${e.tid}`) === 'CrRendererMain' && /^http/.test(e.args?.data?.documentLoaderURL ?? ''),
+  );
+  if (!nav) return [];
+  return events
+    .filter((e) => e.pid === nav.pid && e.tid === nav.tid && e.ph === 'X' && e.name === 'RunTask')
+    .map((e) => ({ start: Math.round((e.ts - nav.ts) / 1000), wallMs: Math.round(e.dur / 1000), cpuMs: Math.round((e.tdur ?? 0) / 1000) }));
+}
 
 async function sample(page, cdp) {
   const { metrics } = await cdp.send('Performance.getMetrics');
@@ -56,6 +101,14 @@ try {
   page.on('console', (msg) => msg.type() === 'error' && console.error('console error:', msg.text()));
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Performance.enable');
+  const traceEvents = [];
+  if (TRACE) {
+    cdp.on('Tracing.dataCollected', ({ value }) => traceEvents.push(...value));
+    await cdp.send('Tracing.start', {
+      traceConfig: { includedCategories: TRACE_CATEGORIES, enableThreadTimestamps: true },
+      transferMode: 'ReportEvents',
+    });
+  }
   await page.goto(stack.url);
   await waitUntil(async () => (await page.getByTestId('connection-status').textContent()) === 'connected', { what: 'connected' });
   // A newcomer's first look: what the p99 readout says from its first sample on.
@@ -66,6 +119,7 @@ try {
     firstP99.push({ atMs: Math.round(at), p99: shown });
     await page.waitForTimeout(500);
   }
+  const tracedTasks = TRACE ? await endTrace(cdp, traceEvents) : null;
   await cdp.send('HeapProfiler.collectGarbage');
   const start = await sample(page, cdp);
   const totalStart = Number(await page.getByTestId('events-total').textContent());
@@ -93,6 +147,21 @@ try {
     firstEventShownMs: window.__firstShown.event,
     firstP99ShownMs: window.__firstShown.p99,
   }));
+  // Each long task after load, with what it was: its longest script, or the frame's rendering
+  // (style, layout, paint) when that is what the task spent its time on.
+  const explained = await page.evaluate((loadMs) => {
+    const tasks = window.__longTasks.filter((t) => t.start >= loadMs);
+    return tasks.map((t) => {
+      const end = t.start + t.ms;
+      const frame = window.__frames.find((f) => f.start <= t.start + 1 && t.start < f.end);
+      if (!frame) return `${t.ms} ms at ${t.start}: ?`;
+      const scripts = frame.scripts.filter((x) => x.start >= t.start - 1 && x.start < end);
+      const top = scripts.sort((a, b) => b.ms - a.ms)[0];
+      const render = frame.renderStart >= t.start && frame.renderStart < end ? Math.round(end - frame.renderStart) : 0;
+      const parts = [top && `${Math.round(top.ms)} ms ${top.what}`, render && `${render} ms rendering (style, layout, paint)`];
+      return `${t.ms} ms at ${t.start}: ${parts.filter(Boolean).join(', ') || '?'}`;
+    });
+  }, startup.loadMs);
   const readouts = firstP99.map((r) => Number.parseFloat(r.p99)).filter(Number.isFinite);
   const warmup = longTasks.filter((t) => t.start < start.now);
   const firstLook = {
@@ -104,7 +173,18 @@ try {
     longTasksBeforeLoad: warmup.filter((t) => t.start < startup.loadMs).map((t) => t.ms),
     longTasksAfterLoad: warmup.filter((t) => t.start >= startup.loadMs).map((t) => t.ms),
     longTasksAfterStreamOpened: warmup.filter((t) => t.start >= startup.streamOpenedMs).map((t) => t.ms),
+    longTasksAfterLoadWere: explained.slice(0, 20),
   };
+  if (tracedTasks) {
+    const afterLoad = tracedTasks.filter((t) => t.start >= startup.loadMs);
+    // The longest by CPU time, and every task over 50 ms by wall time, as "cpu/wall ms at start".
+    const shown = (t) => `${t.cpuMs}/${t.wallMs} ms at ${t.start}`;
+    firstLook.tracedAfterLoad = {
+      longestCpuMs: Math.max(0, ...afterLoad.map((t) => t.cpuMs)),
+      topByCpu: afterLoad.sort((a, b) => b.cpuMs - a.cpuMs).slice(0, 5).map(shown),
+      over50msWall: afterLoad.filter((t) => t.wallMs > 50).map(shown),
+    };
+  }
   const summary = {
     url: TARGET ? stack.url : 'own stack (vite preview of a fresh build)',
     rate: TARGET ? 'the running stack\'s' : RATE,

@@ -1,6 +1,6 @@
 import { StrictMode, startTransition } from 'react';
 import { createRoot } from 'react-dom/client';
-import '@fontsource-variable/inter/wght.css';
+import './styles/fonts.css';
 import './styles/app.css';
 import App from './App.jsx';
 

@@ -52,7 +52,9 @@ export default function Dashboard({ theme, onToggleTheme, chartSeconds = 60 }) {
     [snapshot.metrics, aggregates.data],
   );
   const chartMetrics = Object.keys(snapshot.charts).sort();
-  const unreachable = connection.status !== 'connected' && !connection.connectedOnce;
+  // Only once an attempt has failed: the stream opens after start-up, and until then it has not
+  // been tried (the error banner used to flash on every page load, for as long as start-up took).
+  const unreachable = connection.status !== 'connected' && !connection.connectedOnce && connection.attempt > 0;
   const waiting = connection.status === 'connected' && snapshot.total === 0;
   const noStream = (
     <Notice title={`No events yet${describe(filter)}.`}>
@@ -144,6 +146,7 @@ export default function Dashboard({ theme, onToggleTheme, chartSeconds = 60 }) {
             onTogglePause={togglePause}
             newSincePause={paused ? snapshot.total - paused.total : 0}
             emptyTitle={`No events yet${describe(filter)}.`}
+            loading={stream.backfill.at === null}
           />
         </aside>
       </main>

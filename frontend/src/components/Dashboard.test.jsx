@@ -166,6 +166,14 @@ describe('Dashboard', () => {
     await waitFor(() => expect(screen.getAllByTestId('event-row')).toHaveLength(2));
   });
 
+  it('does not say the backend is unreachable before the stream has tried it', async () => {
+    await renderDashboard();
+    expect(screen.getByTestId('connection-status')).toHaveTextContent('reconnecting');
+    expect(screen.queryByText("Can't reach the backend.")).toBeNull();
+    act(() => socket().serverRefuse());
+    expect(await screen.findByText("Can't reach the backend.")).toBeInTheDocument();
+  });
+
   it('tells the user to start the backend when it cannot be reached', async () => {
     server.use(http.get('*/api/*', () => HttpResponse.error()));
     await renderDashboard();

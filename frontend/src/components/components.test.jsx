@@ -82,6 +82,14 @@ describe('EventLog', () => {
     expect(screen.getByText('No events yet.')).toBeInTheDocument();
     expect(screen.getByTestId('event-log').children).toHaveLength(0);
   });
+
+  it('says it is loading, not that there is nothing, while the first events are fetched', () => {
+    const { rerender } = render(<EventLog events={[]} paused={false} onTogglePause={() => {}} loading />);
+    expect(screen.getByText('Loading events…')).toBeInTheDocument();
+    expect(screen.queryByText('No events yet.')).toBeNull();
+    rerender(<EventLog events={[]} paused={false} onTogglePause={() => {}} loading={false} />);
+    expect(screen.getByText('No events yet.')).toBeInTheDocument();
+  });
 });
 
 describe('AggregatePanel', () => {
