@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from analytics.cache import sketch as sketch_module
@@ -132,7 +132,10 @@ def test_dense_and_sparse_agree_where_both_can_hold_a_sketch(monkeypatch):
 
 @settings(max_examples=500)
 @given(st.one_of(st.floats(allow_nan=False, allow_infinity=False),
-                 st.floats(min_value=1.76e308, allow_infinity=False)))  # the top bucket, its lower half too
+                 st.floats(min_value=1.76e308, allow_infinity=False),  # the top bucket, its lower half too
+                 st.floats(min_value=8e307, allow_infinity=False)))  # buckets whose 2 * upper bound overflows
+@example(1.6279036840642118e308)
+@example(-9.1e307)
 def test_every_finite_double_has_a_finite_bucket_value_within_one_percent(value):
     """The top buckets' upper bound lies past the largest double: their value must saturate, not
     raise OverflowError (one such event made every aggregate read holding it a 500)."""

@@ -2,9 +2,11 @@
 
 One hash per bucket, `<prefix>:s:<epoch second>` (kept a little over an hour) and
 `<prefix>:m:<epoch minute>` (a little over a day), with fields `<source>|<metric>|<stat>`: c
-(count), s (sum), lo (min), hi (max), the sketch buckets (k<i>, n<i>, z) and the version `_v`
-that every write changes. State lives only in Redis, so every replica answers the same and a
-restart loses nothing; a process only keeps parsed copies, checked against the version on
+(count), s (sum), lo (min), hi (max), the sketch buckets (k<i>, n<i>, z: at most MAX_SKETCH_BINS
+per pair) and the version `_v` that every write changes; in a hash past MAX_SKETCH_BINS fields,
+also what enforcing that bound needs (`#`, and `@<source>|<metric>` listing the pair's sketch
+buckets: see apply_bucket.lua). State lives only in Redis, so every replica answers the same and a restart
+loses nothing; a process only keeps parsed copies, checked against the version on
 every read, so a one-hour window costs one round trip and the parse of what changed. The
 process that writes the live minute carries its copy forward by what it wrote, so a read after
 each write does not parse that minute's thousands of fields again.

@@ -31,6 +31,7 @@ class PairStats:
 
     @classmethod
     def merge(cls, parts: list[PairStats]) -> PairStats:
+        """Sketches merge to at most MAX_SKETCH_BINS buckets too (DenseSketch.merge folds)."""
         if len(parts) == 1:
             return parts[0]
         return cls(sum(p.count for p in parts), sum(p.total for p in parts), min(p.low for p in parts),
@@ -61,7 +62,7 @@ _STATS = ("c", "s", "lo", "hi")
 def _field(raw_field: bytes) -> tuple[Pair | None, str | None, int | None]:
     """Hash field '<source>|<metric>|<stat>' -> (pair, stat, sketch position or None)."""
     parts = raw_field.decode().split("|", 2)
-    if len(parts) != 3:  # the version field `_v`
+    if len(parts) != 3:  # `_v`, and the sketch bound's `#` and `@<source>|<metric>`
         return None, None, None
     return (parts[0], parts[1]), parts[2], None if parts[2] in _STATS else position(parts[2])
 

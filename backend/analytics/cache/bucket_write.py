@@ -11,7 +11,8 @@ from operator import itemgetter
 
 import numpy as np
 
-from analytics.cache.sketch import bucket_positions, field_keys
+from analytics.cache import sketch
+from analytics.cache.sketch import bounded_buckets, bucket_positions, field_keys
 
 
 @dataclass
@@ -106,10 +107,15 @@ _versions = itertools.count()
 
 
 def script_args(ttl: int, pairs: dict[str, Stats]) -> list:
-    """ARGV of apply_bucket.lua for one bucket: ttl, a new version, then each pair's figures."""
-    args: list = [ttl, f"{_VERSION_PREFIX}-{next(_versions)}"]
+    """ARGV of apply_bucket.lua for one bucket: ttl, a new version, the sketch bound, then each
+    pair's figures. A batch's sketch is folded to the bound here already (folding is the same
+    whether done before or after a merge: sketch.MAX_SKETCH_BINS), so a batch of values all over
+    the double range sends at most that many keys per pair, not one per distinct bucket."""
+    max_bins = sketch.MAX_SKETCH_BINS
+    args: list = [ttl, f"{_VERSION_PREFIX}-{next(_versions)}", max_bins]
     for pair, st in pairs.items():
-        args += [pair, st.count, repr(st.total), repr(st.low), repr(st.high), len(st.sketch)]
-        for key, n in st.sketch.items():
+        buckets = bounded_buckets(st.sketch, max_bins)
+        args += [pair, st.count, repr(st.total), repr(st.low), repr(st.high), len(buckets)]
+        for key, n in buckets.items():
             args += [key, n]
     return args

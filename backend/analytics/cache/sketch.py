@@ -5,6 +5,9 @@ RELATIVE_ACCURACY of the bucket's representative, so merging is adding counts pe
 quantiles over merged buckets keep the same bound (Masson et al., VLDB 2019).
 Bucket keys are short strings so they can be hash fields in Redis: "k<i>" for positive values,
 "n<i>" for negative ones (by magnitude) and "z" for values too close to zero to index.
+
+A sketch holds at most MAX_SKETCH_BINS buckets: past that its lowest buckets are folded into the
+lowest one it keeps (DDSketch's collapsing store, on the value axis; see MAX_SKETCH_BINS).
 """
 from __future__ import annotations
 
@@ -63,6 +66,46 @@ def field_keys(positions: list[int]) -> list[str]:
     return list(map(keys.__getitem__, positions))
 
 
+# --- The bound: at most MAX_SKETCH_BINS buckets per sketch ------------------------------------
+# One series in one bucket (a second or a minute) is one sketch, in Redis (apply_bucket.lua) and in
+# memory (every sketch below); so is a window's merge. Values anywhere in the double range would
+# otherwise use up to ~73,000 buckets per series: 100,000 such values in one second made each of
+# its two bucket hashes 2.9 MB (36,619 fields), and every read parsed them all.
+#
+# 2,048 (DDSketch's default too) keeps real data exact. Measured on one series for a minute at
+# 10,000 ev/s (600,000 values; `bench/sketch_bound.py --bins`): the generator's busiest series
+# uses 211 buckets, a latency in ms drawn lognormal (sigma 1.5) 622, bytes log-uniform over 1..1e9
+# 891, a normal(0, 1000) of both signs 1,050, values of both signs log-uniform over 1e-2..1e6 (16
+# decades in all) 1,844. 2,048 buckets span ~17.8 decades of one sign (115 per decade at 1%).
+#
+# Which buckets fold: the lowest values (lowest positions; the most negative first), so every
+# quantile above the fold keeps its 1% bound, and the API serves the upper half (p50, p95, p99).
+# A quantile keeps it while the values at or above it lie in at most MAX_SKETCH_BINS distinct
+# buckets (p99: the top 1% of the values; p50: the upper half); below the fold it reads as the
+# lowest kept bucket's value: too high, never too low (answers clamp it to [min, max]).
+# Folding everything below the B-th highest distinct position into it does not depend on the
+# order of merges: the result is that of folding all the values at once. So a bucket written in
+# any batches, a merge of any buckets and the writer's carried-forward copy all agree, whatever
+# was folded on the way, and a window's sketch is the fold of all its values.
+#
+# A constant, not a setting: it shapes what every writer leaves in Redis and what every reader
+# folds to, so replicas configured apart would answer the same window differently; and nothing
+# needs tuning it: it is the memory bound per series per bucket, the series count has MAX_SERIES.
+MAX_SKETCH_BINS = 2048
+
+
+def bounded_buckets(buckets: Mapping[str, int], max_bins: int | None = None) -> Mapping[str, int]:
+    """Bucket key -> count folded to at most `max_bins` keys (the writer's batch, before Redis)."""
+    max_bins = MAX_SKETCH_BINS if max_bins is None else max_bins
+    if len(buckets) <= max_bins:
+        return buckets
+    ordered = sorted(buckets, key=position)
+    cut = len(ordered) - max_bins
+    out = {key: buckets[key] for key in ordered[cut:]}
+    out[ordered[cut]] += sum(buckets[key] for key in ordered[:cut])
+    return out
+
+
 # --- Reading: dense counts over a contiguous range of bucket positions -------------------
 # Windows merge dozens of buckets per (source, metric); adding numpy slices keeps that at a
 # few microseconds per merge instead of a Python loop over every bucket.
@@ -70,14 +113,16 @@ def field_keys(positions: list[int]) -> list[str]:
 
 def position_value(pos: int) -> float:
     """The representative value of a bucket (GAMMA**(i-1), GAMMA**i]: the harmonic mean of its
-    bounds, within RELATIVE_ACCURACY of each. The top buckets hold values up to the largest
-    double (valid events) but their upper bound lies past it (GAMMA ** i raises OverflowError):
-    there the bound is the largest double itself, so the value stays finite and within 1%."""
+    bounds, within RELATIVE_ACCURACY of each. The top bucket holds values up to the largest
+    double (valid events) but its upper bound lies past it (GAMMA ** i raises OverflowError):
+    there the bound is the largest double itself, so the value stays finite and within 1%.
+    GAMMA ** i is scaled down, never doubled first: 2 * GAMMA ** i overflows for the ~35 buckets
+    above 9e307, whose values then read up to 6% high (1.628e308 read as 1.691e308)."""
     if pos == 0:
         return 0.0
     index = abs(pos) - OFFSET
     try:
-        magnitude = 2 * GAMMA ** index / (GAMMA + 1)
+        magnitude = GAMMA ** index * (2 / (GAMMA + 1))
     except OverflowError:
         magnitude = math.inf
     if magnitude > sys.float_info.max:
@@ -116,7 +161,7 @@ class DenseSketch:
             return SparseSketch.from_positions(positions, counts)
         dense = np.zeros(hi - lo + 1, dtype=np.int64)
         dense[np.asarray(positions, dtype=np.int64) - lo] = counts
-        return cls(lo, dense)
+        return cls(lo, dense).bounded()
 
     @classmethod
     def merge(cls, sketches: list[Sketch]) -> Sketch:
@@ -134,7 +179,7 @@ class DenseSketch:
         counts = np.zeros(hi - lo, dtype=np.int64)
         for s in parts:
             counts[s.lo - lo: s.lo - lo + len(s.counts)] += s.counts
-        return cls(lo, counts)
+        return cls(lo, counts).bounded()
 
     def plus(self, buckets: Mapping[str, int]) -> Sketch:
         """This sketch with counts added per bucket key, as a new sketch (this one may be shared).
@@ -155,7 +200,21 @@ class DenseSketch:
             counts[self.lo - lo: self.lo - lo + len(self.counts)] = self.counts
         for pos, n in zip(positions, buckets.values()):
             counts[pos - lo] += n
-        return DenseSketch(lo, counts)
+        return DenseSketch(lo, counts).bounded()
+
+    def bounded(self, max_bins: int | None = None) -> DenseSketch:
+        """This sketch with its lowest buckets folded into the lowest of the `max_bins` highest
+        in use (itself when it has no more). A span within the bound needs no count."""
+        max_bins = MAX_SKETCH_BINS if max_bins is None else max_bins
+        if len(self.counts) <= max_bins:
+            return self
+        used = np.flatnonzero(self.counts)
+        if len(used) <= max_bins:
+            return self
+        cut = int(used[len(used) - max_bins])
+        counts = self.counts[cut:].copy()  # a copy: this sketch may be shared
+        counts[0] += self.counts[:cut].sum()
+        return DenseSketch(self.lo + cut, counts)
 
     def sparse(self) -> tuple:
         """(positions, counts) of the buckets in use."""
@@ -188,7 +247,7 @@ class SparseSketch:
     @classmethod
     def from_positions(cls, positions: list[int], counts: list[int]) -> SparseSketch:
         order = np.argsort(np.asarray(positions, dtype=np.int64), kind="stable")
-        return cls(np.asarray(positions, dtype=np.int64)[order], np.asarray(counts, dtype=np.int64)[order])
+        return cls(np.asarray(positions, dtype=np.int64)[order], np.asarray(counts, dtype=np.int64)[order]).bounded()
 
     @classmethod
     def merge(cls, parts: list[Sketch]) -> SparseSketch:
@@ -196,7 +255,21 @@ class SparseSketch:
         positions, inverse = np.unique(np.concatenate([pos for pos, _ in pairs]), return_inverse=True)
         counts = np.zeros(len(positions), dtype=np.int64)
         np.add.at(counts, inverse, np.concatenate([n for _, n in pairs]))
-        return cls(positions, counts)
+        return cls(positions, counts).bounded()
+
+    def bounded(self, max_bins: int | None = None) -> SparseSketch:
+        """As DenseSketch.bounded: the buckets below the `max_bins` highest in use folded into it."""
+        max_bins = MAX_SKETCH_BINS if max_bins is None else max_bins
+        if len(self.positions) <= max_bins:
+            return self
+        used = np.flatnonzero(self.counts)
+        if len(used) <= max_bins:
+            return self
+        positions, counts = self.positions[used], self.counts[used]
+        cut = len(used) - max_bins
+        kept = counts[cut:].copy()
+        kept[0] += counts[:cut].sum()
+        return SparseSketch(positions[cut:], kept)
 
     def plus(self, buckets: Mapping[str, int]) -> SparseSketch:
         if not buckets:
