@@ -138,6 +138,16 @@ def position_value(pos: int) -> float:
 MAX_DENSE_SPAN = 4096
 
 
+def _over_bound(counts, max_bins: int | None) -> tuple[int, np.ndarray | None]:
+    """(the bound, the indices of the buckets in use) when more than the bound are in use, else
+    (the bound, None). A sketch that spans no more buckets than the bound needs no count."""
+    max_bins = MAX_SKETCH_BINS if max_bins is None else max_bins
+    if len(counts) <= max_bins:
+        return max_bins, None
+    used = np.flatnonzero(counts)
+    return max_bins, (used if len(used) > max_bins else None)
+
+
 class DenseSketch:
     """Bucket counts as a numpy array starting at position `lo`."""
 
@@ -204,12 +214,9 @@ class DenseSketch:
 
     def bounded(self, max_bins: int | None = None) -> DenseSketch:
         """This sketch with its lowest buckets folded into the lowest of the `max_bins` highest
-        in use (itself when it has no more). A span within the bound needs no count."""
-        max_bins = MAX_SKETCH_BINS if max_bins is None else max_bins
-        if len(self.counts) <= max_bins:
-            return self
-        used = np.flatnonzero(self.counts)
-        if len(used) <= max_bins:
+        in use (itself when it has no more)."""
+        max_bins, used = _over_bound(self.counts, max_bins)
+        if used is None:
             return self
         cut = int(used[len(used) - max_bins])
         counts = self.counts[cut:].copy()  # a copy: this sketch may be shared
@@ -259,11 +266,8 @@ class SparseSketch:
 
     def bounded(self, max_bins: int | None = None) -> SparseSketch:
         """As DenseSketch.bounded: the buckets below the `max_bins` highest in use folded into it."""
-        max_bins = MAX_SKETCH_BINS if max_bins is None else max_bins
-        if len(self.positions) <= max_bins:
-            return self
-        used = np.flatnonzero(self.counts)
-        if len(used) <= max_bins:
+        max_bins, used = _over_bound(self.counts, max_bins)
+        if used is None:
             return self
         positions, counts = self.positions[used], self.counts[used]
         cut = len(used) - max_bins
