@@ -26,6 +26,7 @@ from analytics.cache.aggregates import Aggregates
 from analytics.cache.recent import RecentEvents
 from analytics.events.series import SeriesCap
 from analytics.loop_lag import LoopLagProbe
+from analytics.loop_turn import next_turn_for, when_quiet_for
 from analytics.settings import Settings
 from analytics.sockets import engineio_adapter
 from analytics.sockets.fanout import Fanout, gap_packet
@@ -111,7 +112,7 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     runtime = Runtime(settings, client, RecentEvents(client, settings.RECENT_KEY, settings.RECENT_MAX),
                       Aggregates(client, settings.AGG_PREFIX), durable_log, series)
     runtime.redis_status = RedisStatus(client, series.key, socketio.sleep)
-    runtime.aggregates.reader.pause = lambda: socketio.sleep(0)  # a long window read lets others run
+    runtime.aggregates.reader.pause = next_turn_for(settings.ASYNC_MODE)  # a long window read lets others run
     app.extensions["analytics"] = runtime
 
     errors.register_error_handlers(app)
@@ -175,28 +176,14 @@ def origin_check(allowed: list[str]) -> Callable[[str | None, dict], bool]:
     return check
 
 
-def yield_to_io_for(async_mode: str) -> Callable[[], None]:
-    """How the stream's long-running tasks step aside for sockets and REST, then resume.
-
-    gevent: `gevent.idle()`, which returns once the loop has polled its sockets and run what
-    was ready. Not `sleep(0)`, which gevent documents may resume the caller before the loop
-    polls; not a tiny positive sleep either, which waits for the loop's next epoll tick (1 ms:
-    a listener yielding every 2 ms then ingested at two thirds of its rate)."""
-    if async_mode == "gevent":
-        import gevent
-
-        return gevent.idle
-    return lambda: time.sleep(0)  # threads: the OS schedules; this only hands over the GIL
-
-
 def start_stream_tasks(runtime: Runtime) -> None:
     """Start the listener, the log reader, the recorder and the batcher as Socket.IO background tasks."""
     eio = socketio.server.eio
     settings = runtime.settings
     clients = runtime.fanout.clients
-    yield_to_io = yield_to_io_for(settings.ASYNC_MODE)
+    yield_to_io = when_quiet_for(settings.ASYNC_MODE)  # background work: in the loop's quiet moments
     runtime.log.pause = yield_to_io
-    runtime.fanout.pause = lambda: socketio.sleep(0)  # not idle(): delivery must not wait for a quiet loop
+    runtime.fanout.pause = next_turn_for(settings.ASYNC_MODE)  # deliveries take turns, never wait for quiet
 
     def overflow(n: int) -> None:
         log.error("batcher backlog overflow: %d events dropped for every client", n)

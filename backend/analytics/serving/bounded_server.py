@@ -39,6 +39,11 @@ class BoundedWSGIServer(pywsgi.WSGIServer):
     """Refuses a connection over its address's cap or the server's capacity before reading a
     byte of it (503 JSON, then closed), and hands the others to the bounded handler."""
 
+    # Connections accepted per turn of the loop (gevent's default: 100). Each starts a greenlet
+    # that runs its handshake in the same turn: 100 clients connecting at once held the loop for
+    # one long turn (blocks of 10-20 ms sampled in engine.io's handshake and WebSocket set-up).
+    max_accept = 10
+
     def __init__(self, listener, application, bounds: TimeBounds, admission: Admission, ws_server: str):
         super().__init__(listener, application, handler_class=bounded_handler_class(ws_server), log=None,
                          error_log=BoundedErrorLog())

@@ -1,0 +1,87 @@
+"""How long-running work on the gevent loop steps aside so sockets, requests and timers run,
+then carries on. Two pauses:
+- `next_turn`: one turn of the loop, then on. For work someone is waiting for right now (a
+  delivery to many clients, a long window read inside a request): it takes its turns like
+  everything else.
+- `when_quiet`: until the loop has nothing else to do, or QUIET_WAIT_MAX_S at most. For the
+  stream's background work (listener, log reader and parse, recorder): it runs in the loop's
+  quiet moments, so a request or a delivery never waits behind a slice of it, and a loop that is
+  never quiet still gives it a slice every QUIET_WAIT_MAX_S.
+
+Measured here (2026-12-03; a greenlet doing thirty 2 ms slices with a pause after each, a 5 ms
+timer beside it, with and without two greenlets ping-ponging on a socket pair so that some
+socket is always ready):
+- `gevent.sleep(0)` queues the caller as a callback, and the loop runs queued callbacks for
+  up to 50 at a time before it looks at the clock: the caller comes straight back. The timer
+  woke 0 times in the 60 ms; every earlier "pause" of ours that used it held the loop anyway.
+- `gevent.idle()` waits until no socket or timer is pending: with a socket always ready it
+  never returned (5 s, no slice done). Under enough traffic a task pausing with it alone starves
+  (when_quiet adds the deadline).
+- a wait on a timer due now (below) resumes on the loop's next turn, after it has polled the
+  sockets (with a zero timeout: a due timer makes libev poll without waiting) and run what was
+  ready and due: the timer woke 8 times in 62 ms, each pause took 0.03-0.1 ms, and it returned
+  under the socket churn too. A positive sleep would be the same but for a 1 ms poll wait when
+  nothing is ready (libev's epoll minimum): 30 pauses cost 35 ms.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from weakref import WeakKeyDictionary
+
+from gevent import get_hub, getcurrent
+from gevent.hub import Waiter
+
+
+def next_turn() -> None:
+    """Let the gevent loop take one turn (poll sockets, fire due timers, run ready greenlets),
+    then resume. Call from a greenlet."""
+    hub = get_hub()
+    with hub.loop.timer(0) as due_now:
+        hub.wait(due_now)
+
+
+# A background task waits this long at most for a quiet loop: on a loop that is never quiet it
+# still gets a slice (the listener's are 2 ms) after every turn that ends past this deadline.
+QUIET_WAIT_MAX_S = 0.005
+
+# The two watchers of a quiet wait, made once per greenlet (and wait length): the stream tasks
+# pause up to tens of thousands of times a second at full ingest, and making them afresh cost
+# 5.1 us a pause against 2.4 us reused (gevent.idle(), one watcher made afresh: 2.3-2.8 us). Per greenlet, because
+# one task's wait must not restart another's (the reader and the recorder share the log's parse).
+_watchers: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def when_quiet(max_wait_s: float = QUIET_WAIT_MAX_S) -> None:
+    """Wait until the gevent loop is idle (no socket, timer or greenlet ready) or about
+    `max_wait_s` has passed, whichever comes first, then resume. Call from a greenlet. (The
+    deadline counts from the loop's clock, read at the start of its turn: after a long turn it
+    may be due at once, and the task has then waited that turn anyway.)"""
+    hub = get_hub()
+    mine = _watchers.setdefault(getcurrent(), {})
+    pair = mine.get(max_wait_s)
+    if pair is None:
+        pair = mine[max_wait_s] = (hub.loop.idle(), hub.loop.timer(max_wait_s))
+    quiet, deadline = pair
+    waiter = Waiter(hub)
+    quiet.start(waiter.switch, None)
+    deadline.start(waiter.switch, None)
+    try:
+        waiter.get()
+    finally:
+        quiet.stop()
+        deadline.stop()
+
+
+def _hand_over_gil() -> None:
+    time.sleep(0)  # threading mode: the OS schedules; a pause only hands over the GIL
+
+
+def next_turn_for(async_mode: str) -> Callable[[], None]:
+    """`next_turn` for `async_mode`."""
+    return next_turn if async_mode == "gevent" else _hand_over_gil
+
+
+def when_quiet_for(async_mode: str) -> Callable[[], None]:
+    """`when_quiet` for `async_mode`."""
+    return when_quiet if async_mode == "gevent" else _hand_over_gil
