@@ -181,9 +181,10 @@ def start_stream_tasks(runtime: Runtime) -> None:
     eio = socketio.server.eio
     settings = runtime.settings
     clients = runtime.fanout.clients
-    yield_to_io = when_quiet_for(settings.ASYNC_MODE)  # background work: in the loop's quiet moments
-    runtime.log.pause = yield_to_io
-    runtime.fanout.pause = next_turn_for(settings.ASYNC_MODE)  # deliveries take turns, never wait for quiet
+    yield_to_io = when_quiet_for(settings.ASYNC_MODE)  # between the stream tasks' steps: in the loop's quiet moments
+    # Deliveries and the log reads that feed them (live and resumes) take turns, never wait for quiet.
+    runtime.log.pause = next_turn_for(settings.ASYNC_MODE)
+    runtime.fanout.pause = next_turn_for(settings.ASYNC_MODE)
 
     def overflow(n: int) -> None:
         log.error("batcher backlog overflow: %d events dropped for every client", n)

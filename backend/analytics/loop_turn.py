@@ -1,12 +1,13 @@
 """How long-running work on the gevent loop steps aside so sockets, requests and timers run,
 then carries on. Two pauses:
 - `next_turn`: one turn of the loop, then on. For work someone is waiting for right now (a
-  delivery to many clients, a long window read inside a request): it takes its turns like
-  everything else.
-- `when_quiet`: until the loop has nothing else to do, or QUIET_WAIT_MAX_S at most. For the
-  stream's background work (listener, log reader and parse, recorder): it runs in the loop's
-  quiet moments, so a request or a delivery never waits behind a slice of it, and a loop that is
-  never quiet still gives it a slice every QUIET_WAIT_MAX_S.
+  delivery to many clients, the parse of a log read for delivery, live or for a resuming
+  client, a long window read inside a request): it takes its turns like everything else.
+- `when_quiet`: until the loop has nothing else to do, or QUIET_WAIT_MAX_S at most. Between the
+  steps of the stream's tasks (the listener, the log reader between two reads, the recorder and
+  its parse): they run in the loop's quiet moments, so a request or a delivery does not wait
+  behind a slice of them, and a loop that is never quiet still gives them a slice every
+  QUIET_WAIT_MAX_S.
 
 Measured here (2026-12-03; a greenlet doing thirty 2 ms slices with a pause after each, a 5 ms
 timer beside it, with and without two greenlets ping-ponging on a socket pair so that some

@@ -78,6 +78,34 @@ def test_a_long_window_read_pauses_between_buckets_and_answers_the_same(runtime,
     assert len(pauses) >= 10  # 40 buckets of ~80 fields: a pause every one or two
 
 
+
+def test_a_paused_window_read_leaves_a_newer_copy_the_writer_made_meanwhile(runtime, monkeypatch):
+    """While a long read pauses, the recorder may carry a bucket forward to a newer version
+    (note_written). The read's own, older parse of it must not replace that copy: the next read
+    would parse the bucket afresh, and carrying forward would stop until then."""
+    from analytics.cache import bucket_read
+    from analytics.cache.aggregates import Aggregates
+
+    write_events(runtime, [event("orders", float(v), "web", ts=(NOW - 60 * minute - 1) * 1000)
+                           for minute in range(40) for v in (1, 10, 100, 1000, 10_000)])
+    monkeypatch.setattr(bucket_read, "PAUSE_FIELDS", 10)
+    agg = Aggregates(runtime.redis, runtime.aggregates.prefix)  # nothing held yet
+    read = agg.reader.read
+    asked = []
+    monkeypatch.setattr(agg.reader, "read", lambda keys: asked.append(keys) or read(keys))
+    carried = {}
+
+    def pause() -> None:  # at the first pause, the writer carries the window's last minute forward
+        if not carried:
+            last_minute = [k for k in asked[0] if ":m:" in k and runtime.redis.exists(k)][-1]
+            carried[last_minute] = (b"newer", {})
+            agg.reader.held[last_minute] = carried[last_minute]
+
+    agg.reader.pause = pause
+    agg.window(3600, now=NOW)
+    (key, newer), = carried.items()
+    assert agg.reader.held[key] is newer
+
 def test_buckets_expire(runtime):
     write_events(runtime, [event(ts=NOW * 1000)])
     keys = runtime.redis.keys(runtime.aggregates.prefix + ":*")

@@ -1,6 +1,7 @@
 """The recorder against a real Redis: every log entry recorded once, whichever recorder dies or stalls."""
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -129,16 +130,44 @@ def test_a_long_read_is_recorded_in_bounded_transactions_with_yields_between(cli
     transactions of about TRANSACTION_EVENTS events, with a yield between, and all count once."""
     monkeypatch.setattr(recorder_module, "TRANSACTION_EVENTS", 10)
     rec = new_recorder(runtime)
-    yields = []
-    rec.yield_to_io = lambda: yields.append(1)
+    steps = []  # "tx" when a transaction starts, "y" at each yield
+    rec.yield_to_io = lambda: steps.append("y")
     transactions = []
     record = rec.record
-    monkeypatch.setattr(rec, "record", lambda entries: transactions.append(len(entries)) or record(entries))
+    monkeypatch.setattr(rec, "record", lambda entries: steps.append("tx") or transactions.append(len(entries))
+                        or record(entries))
     for size in (4, 4, 4, 12, 1):  # 12: one entry over the bound is still one transaction
         runtime.log.append([event(value=i) for i in range(size)])
     assert rec.record_all(read(rec)) == 25
     assert transactions == [2, 1, 1, 1]  # [4, 4] [4] [12] [1]: whole entries, <= 10 events unless one is more
-    assert len(yields) >= 2  # between the transactions (and in each one's preparation)
+    # One yield in each transaction's preparation (one chunk each) and one between transactions.
+    assert steps == ["tx", "y", "y"] * 3 + ["tx", "y"]
     assert totals(client) == (25, 25)
     assert runtime.redis.xpending(runtime.log.key, GROUP)["pending"] == 0
 
+
+
+def test_a_recorder_is_busy_from_the_moment_it_holds_what_it_read(client, runtime, monkeypatch):
+    """A graceful stop waits while the recorder is busy. The parse of what it read pauses (a long
+    read is parsed in slices), so busy must already be set then: a stop during that pause would
+    otherwise end the process with entries read and not recorded (claimed again only later)."""
+    from analytics.stream import durable_log
+
+    monkeypatch.setattr(durable_log, "PARSE_CHUNK", 2)  # a pause inside this small read's parse
+    rec = new_recorder(runtime)
+    busy_at_pauses = []
+
+    def pause() -> None:
+        busy_at_pauses.append(rec.busy)
+        rec.running = False  # one pass is enough
+
+    rec.yield_to_io = pause
+    monkeypatch.setattr(runtime.log, "pause", pause)  # whichever pause the parse takes
+    runtime.log.append([event(value=i) for i in range(3)])
+    runtime.log.append([event(value=i) for i in range(3)])
+    worker = threading.Thread(target=rec.run, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert busy_at_pauses and all(busy_at_pauses)
+    assert totals(client) == (6, 6)

@@ -200,3 +200,24 @@ def test_direct_write_sends_whole_frames_and_never_waits():
     assert not ws.try_write(small)  # closed: fileno is -1, never a stale descriptor
     client_end.close()
 
+
+
+def test_a_client_changes_rooms_only_between_deliveries(app, runtime):
+    """A delivery pauses between clients while it holds the fan-out's lock. A client moved from
+    one room to another during that pause could be written in both rooms (its events twice) or
+    in neither (lost, with no gap), so a subscribe waits for the lock."""
+    import threading
+
+    client = socketio.test_client(app)
+    rooms = socketio.server.manager.rooms["/"]
+    acks = []
+    mover = threading.Thread(target=lambda: acks.append(client.emit("subscribe", {"sources": ["web"]}, callback=True)),
+                             daemon=True)
+    with runtime.fanout.lock:  # a delivery in progress, paused between two clients
+        mover.start()
+        mover.join(timeout=0.5)  # long enough for a subscribe that does not wait to have moved it
+        assert client.eio_sid in rooms["all"].values() and not acks
+    mover.join(timeout=30)
+    assert acks and acks[0]["ok"] and acks[0]["room"] == "f:web|"
+    assert client.eio_sid not in rooms.get("all", {}).values()
+    client.disconnect()

@@ -139,7 +139,9 @@ class BucketReader:
                 bucket = parse_bucket(reply)
                 fields += len(reply) // 2
                 version = next((v for f, v in zip(reply[::2], reply[1::2]) if f == b"_v"), None)
-                if version is not None:
+                # Only over what was held when the reply was taken: during a pause the writer may
+                # have carried this bucket forward to a newer version (Aggregates.note_written).
+                if version is not None and self.held.get(key) is entry:
                     self.held[key] = (version, bucket)
                 parsed.append(bucket)
                 versions.append(version)

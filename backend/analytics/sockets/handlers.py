@@ -67,7 +67,8 @@ class MetricsNamespace(Namespace):
             self.sio.start_background_task(self._expire, request.sid, viewer)
         counters.CLIENTS.inc()
         if resume_from is None:
-            self._join(request.sid, sub)
+            with self.fanout.lock:  # not halfway through a delivery (it pauses between clients)
+                self._join(request.sid, sub)
         else:
             # After the handshake: packets sent from inside the connect handler would reach the
             # client before it counts itself connected.
@@ -92,7 +93,10 @@ class MetricsNamespace(Namespace):
         if request.sid in self.resuming:
             self.subscriptions[request.sid] = sub  # joined when the catch-up ends
         else:
-            self._join(request.sid, sub)
+            # A delivery pauses between clients, under this lock: a client moved from one room
+            # to another meanwhile could get its events twice (both rooms) or not at all (neither).
+            with self.fanout.lock:
+                self._join(request.sid, sub)
         return {"ok": True, "room": sub.room, "sources": sorted(sub.sources), "metrics": sorted(sub.metrics)}
 
     def on_resume(self, payload=None):

@@ -84,11 +84,12 @@ class DurableLog:
         self.key = key
         self.max_entries = max_entries
         self.foreign = foreign  # how entries the product did not write are checked
-        # Steps aside for sockets and REST while parsing a long read (the stream tasks set it).
+        # Steps aside for sockets and REST while parsing a long read for delivery (live reads and
+        # resumes; the app sets it). The recorder, background work, passes its own to `parse`.
         self.pause: Callable[[], None] | None = None
 
-    def parse(self, raw: list, count: bool = False) -> list[Entry]:
-        return parse_entries(raw, self.foreign, count, self.pause)
+    def parse(self, raw: list, count: bool = False, pause: Callable[[], None] | None = None) -> list[Entry]:
+        return parse_entries(raw, self.foreign, count, pause or self.pause)
 
     def append(self, events: list[dict], pipe=None) -> str | None:
         """XADD one entry of validated events; returns its position (None when queued on `pipe`)."""

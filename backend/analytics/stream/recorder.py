@@ -128,7 +128,7 @@ class Recorder:
     def claim_idle(self) -> list[Entry]:
         raw = self._claim(keys=[self.log.key], args=[GROUP, self.consumer, CLAIM_IDLE_MS, READ_COUNT,
                                                       self.fence_prefix])
-        entries = self.log.parse([(item[0], _pairs(item[1])) for item in raw])
+        entries = self.log.parse([(item[0], _pairs(item[1])) for item in raw], pause=self.yield_to_io)
         if entries:
             counters.LOG_CLAIMS.inc(len(entries))
             log.info("recorder claimed %d idle log entries", len(entries))
@@ -154,6 +154,18 @@ class Recorder:
             if consumer["pending"] == 0 and consumer["idle"] > 600_000:
                 self.client.xgroup_delconsumer(self.log.key, GROUP, consumer["name"])
 
+    def record_read(self, raw: list) -> int:
+        """Parse what XREADGROUP returned (pausing as the recorder does) and record it."""
+        return self.record_all(self.log.parse(raw, pause=self.yield_to_io))
+
+    def while_busy(self, step: Callable[..., object], *args) -> None:
+        """Run `step(*args)` marked busy: a graceful stop waits for it (server.py)."""
+        self.busy = True
+        try:
+            step(*args)
+        finally:
+            self.busy = False
+
     def run(self) -> None:
         backoff = 0.1
         claimed_at = housekept_at = 0.0
@@ -166,18 +178,15 @@ class Recorder:
                 now = time.monotonic()
                 if now - claimed_at >= CLAIM_EVERY_S:
                     claimed_at = now
-                    self.record_all(self.claim_idle())
+                    self.while_busy(lambda: self.record_all(self.claim_idle()))  # claimed, then parsed: busy throughout
                 if now - housekept_at >= HOUSEKEEPING_EVERY_S:
                     housekept_at = now
                     self.housekeeping()
                 reply = self.client.xreadgroup(GROUP, self.consumer, {self.log.key: ">"}, count=READ_COUNT,
                                                block=BLOCK_MS)
-                entries = self.log.parse(reply[0][1]) if reply else []
-                self.busy = True
-                try:
-                    self.record_all(entries)
-                finally:
-                    self.busy = False
+                entries = reply[0][1] if reply else []
+                # Busy from here: the parse pauses too, and a graceful stop must wait for what was read.
+                self.while_busy(self.record_read, entries)
                 if 0 < len(entries) < READ_COUNT:
                     self.sleep(GATHER_S)
                 else:
