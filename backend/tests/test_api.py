@@ -1,8 +1,11 @@
 """REST API against a real Redis: shapes, filters, limits, and JSON errors only."""
 from __future__ import annotations
 
+import time
+
 import orjson
 import pytest
+import redis
 
 from analytics.factory import create_app
 from devstack.processes import free_port
@@ -159,3 +162,35 @@ def test_openapi_document_describes_the_api(client):
 def test_prometheus_metrics_are_exposed(client):
     response = client.get("/metrics")
     assert response.status_code == 200 and b"analytics_events_accepted_total" in response.data
+
+
+def test_health_says_down_at_once_while_a_check_waits_on_a_redis_that_never_answers(settings):
+    """A Redis that accepts connections and never answers: the background check waits for the
+    client's socket timeout (5 s), and health used to check inline, waiting as long, past a
+    container probe's timeout. Now, once a check has waited over MAX_AGE_S, health says down
+    without a check of its own."""
+    import socket
+    import threading
+
+    from analytics.api.redis_status import RedisStatus
+
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel does), never replies
+    held = []
+    accepting = threading.Thread(target=lambda: held.append(silent.accept()), daemon=True)
+    accepting.start()
+    port = silent.getsockname()[1]
+    client = redis.Redis(port=port, socket_timeout=3, socket_connect_timeout=3)
+    status = RedisStatus(client, "series", time.sleep, every_s=0.05, max_age_s=0.2)
+    checker = threading.Thread(target=status.check, daemon=True)
+    checker.start()
+    while status.waiting_since is None or time.monotonic() - status.waiting_since <= 0.2:
+        time.sleep(0.01)
+    inline_checks = []
+    status.check = lambda: inline_checks.append(1) or pytest.fail("health checked inline")
+    state = status.current()
+    assert state.up is False and state.series is None
+    assert checker.is_alive() and not inline_checks  # the stuck check is still waiting
+    client.close()
+    silent.close()
+    for conn, _ in held:
+        conn.close()

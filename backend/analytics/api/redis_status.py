@@ -5,8 +5,11 @@ transactions and, for its answer, on the loop behind every greenlet ready to run
 nearly all of it waiting, for an endpoint probes and load balancers call all the time. A checker
 task PINGs Redis (and counts the series, in the same round trip) every CHECK_EVERY_S; health
 answers from its last result while that is at most MAX_AGE_S old, and checks inline otherwise
-(no checker running, as in a process without the stream tasks, or a checker stuck on a Redis
-that does not answer). So health tells a Redis that went away or came back within CHECK_EVERY_S.
+(no checker running, as in a process without the stream tasks). While a check has been waiting
+for more than MAX_AGE_S (a Redis that accepts and never answers), health says down at once
+rather than wait in a check of its own for the client's socket timeout (5 s, longer than a
+container probe's 3 s). So health tells a Redis that went away or came back within
+CHECK_EVERY_S, and a Redis that hangs within MAX_AGE_S.
 """
 from __future__ import annotations
 
@@ -36,22 +39,32 @@ class RedisStatus:
         self.every_s = every_s
         self.max_age_s = max_age_s
         self.last: RedisState | None = None
+        self.waiting_since: float | None = None  # when the oldest check still waiting began
         self.running = True
 
     def check(self) -> RedisState:
+        started = time.monotonic()
+        if self.waiting_since is None:
+            self.waiting_since = started
         try:
             with self.client.pipeline(transaction=False) as pipe:  # one round trip for both
                 _, series = pipe.ping().zcard(self.series_key).execute()
             state = RedisState(True, series, time.monotonic())
         except (redis.RedisError, OSError):
             state = RedisState(False, None, time.monotonic())
+        finally:
+            if self.waiting_since == started:
+                self.waiting_since = None
         self.last = state
         return state
 
     def current(self) -> RedisState:
+        now = time.monotonic()
         last = self.last
-        if last is not None and time.monotonic() - last.checked_at <= self.max_age_s:
+        if last is not None and now - last.checked_at <= self.max_age_s:
             return last
+        if self.waiting_since is not None and now - self.waiting_since > self.max_age_s:
+            return RedisState(False, None, now)  # a check is stuck waiting: Redis does not answer
         return self.check()
 
     def run(self) -> None:
