@@ -26,3 +26,11 @@ def event(metric="orders", value=1.0, source="web", ts=None, id=None, tags=None)
     if tags:
         raw["tags"] = tags
     return complete(raw, raw["ts"])
+
+
+def hold_the_loop_on_purpose(seconds: float) -> None:
+    """Block the thread, gevent's loop included, as CPU-bound code would: the unpatched sleep
+    (the tests run without monkey patching; get_original makes sure of it)."""
+    from gevent.monkey import get_original
+
+    get_original("time", "sleep")(seconds)

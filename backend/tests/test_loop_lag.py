@@ -10,19 +10,13 @@ import urllib.request
 
 import gevent
 import pytest
-from gevent.monkey import get_original
 from prometheus_client import REGISTRY
 
 from analytics.loop_lag import LoopLagProbe
 from devstack.processes import backend, redis_server
+from tests.helpers import hold_the_loop_on_purpose
 
 BLOCK_S = 0.3
-
-
-def hold_the_loop_on_purpose(seconds: float) -> None:
-    # The unpatched sleep blocks the whole thread, loop included, as CPU-bound code would
-    # (the tests run without monkey patching; get_original makes sure of it).
-    get_original("time", "sleep")(seconds)
 
 
 def lag_count(le: str | None = None) -> float:

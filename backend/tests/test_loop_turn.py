@@ -11,15 +11,11 @@ from __future__ import annotations
 import gevent
 import gevent.socket
 import pytest
-from gevent.monkey import get_original
 
 from analytics.loop_turn import next_turn_for, when_quiet, when_quiet_for
+from tests.helpers import hold_the_loop_on_purpose
 
 SLICES = 20
-
-
-def hold_the_loop(seconds: float) -> None:
-    get_original("time", "sleep")(seconds)  # blocks the thread, loop included, as CPU work would
 
 
 @pytest.mark.parametrize("pause_for", [next_turn_for, when_quiet_for])
@@ -44,7 +40,7 @@ def test_a_pause_lets_due_timers_and_ready_sockets_run_while_a_socket_is_always_
     def work() -> None:
         gevent.spawn_later(0.001, lambda: timer_fired_after_slice.append(len(done)))
         for i in range(SLICES):
-            hold_the_loop(0.002)  # the timer is due from the first slice on
+            hold_the_loop_on_purpose(0.002)  # the timer is due from the first slice on
             done.append(i)
             volleys_before = volleys[0]
             pause()
