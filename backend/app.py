@@ -47,8 +47,8 @@ from analytics.settings import Settings, SettingsError  # noqa: E402
 # (CPython's default: 700). A log parse or a delivery makes a few thousand at once and frees
 # them a moment later; at 700 each one set off collections (~35 a second at 10,000 ev/s x 100
 # clients), and every ~4 s a full one: 4-15 ms of CPU each with nothing to collect, at whatever
-# allocation tipped it, on top of that loop turn's work (most loop blocks over 10 ms in the
-# measured window, 2026-12-03). At 10,000 such bursts come and go under it: in 30 s runs of that
+# allocation tipped it, on top of that loop turn's work (6 of the 11 loop blocks of 10 ms or more
+# in a 60 s run, 2026-12-03). At 10,000 such bursts come and go under it: in 30 s runs of that
 # cell, 17-18 young collections (1.5-3 ms) and no full one, loop blocked in the window <= 10 and
 # <= 5 ms against <= 20 and <= 10 ms at 700. Cyclic garbage waits at most that many objects.
 YOUNG_COLLECTION_OBJECTS = 10_000
