@@ -3,9 +3,9 @@
     python bench/rest_probe.py --base http://127.0.0.1:PORT --requests 300 --seconds 20 --out probe.json
 
 Takes turns at GET /api/metrics/aggregate?window=3600, /api/metrics/recent?limit=200 and
-/api/health over one keep-alive connection (as a dashboard's browser would). /api/health does
-nothing but a Redis PING: its latency is the floor any request pays under the same load (the
-event loop's and the machine's share), so the other two can be read against it. Spreads the requests over
+/api/health over one keep-alive connection (as a dashboard's browser would). /api/health answers
+from a Redis check made in the background: its latency is the floor any request pays under the
+same load (the event loop's and the machine's share), so the other two can be read against it. Spreads the requests over
 `--seconds` so it samples the whole run rather than its first second. Writes p50/p90/p99/max
 per endpoint in ms.
 """
