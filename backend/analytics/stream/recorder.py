@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -154,15 +155,12 @@ class Recorder:
             if consumer["pending"] == 0 and consumer["idle"] > 600_000:
                 self.client.xgroup_delconsumer(self.log.key, GROUP, consumer["name"])
 
-    def record_read(self, raw: list) -> int:
-        """Parse what XREADGROUP returned (pausing as the recorder does) and record it."""
-        return self.record_all(self.log.parse(raw, pause=self.yield_to_io))
-
-    def while_busy(self, step: Callable[..., object], *args) -> None:
-        """Run `step(*args)` marked busy: a graceful stop waits for it (server.py)."""
+    @contextmanager
+    def working(self):
+        """Marked busy while inside: a graceful stop waits for it (server.py)."""
         self.busy = True
         try:
-            step(*args)
+            yield
         finally:
             self.busy = False
 
@@ -178,15 +176,16 @@ class Recorder:
                 now = time.monotonic()
                 if now - claimed_at >= CLAIM_EVERY_S:
                     claimed_at = now
-                    self.while_busy(lambda: self.record_all(self.claim_idle()))  # claimed, then parsed: busy throughout
+                    with self.working():  # claimed, then parsed (pausing) and recorded
+                        self.record_all(self.claim_idle())
                 if now - housekept_at >= HOUSEKEEPING_EVERY_S:
                     housekept_at = now
                     self.housekeeping()
                 reply = self.client.xreadgroup(GROUP, self.consumer, {self.log.key: ">"}, count=READ_COUNT,
                                                block=BLOCK_MS)
                 entries = reply[0][1] if reply else []
-                # Busy from here: the parse pauses too, and a graceful stop must wait for what was read.
-                self.while_busy(self.record_read, entries)
+                with self.working():  # from the parse on: it pauses, and a stop must wait for what was read
+                    self.record_all(self.log.parse(entries, pause=self.yield_to_io))
                 if 0 < len(entries) < READ_COUNT:
                     self.sleep(GATHER_S)
                 else:
