@@ -24,6 +24,7 @@ from analytics.api.limits import install_limits
 from analytics.api.redis_status import RedisStatus
 from analytics.cache.aggregates import Aggregates
 from analytics.cache.recent import RecentEvents
+from analytics.cache.recent_mirror import RecentMirror
 from analytics.events.series import SeriesCap
 from analytics.loop_lag import LoopLagProbe
 from analytics.loop_turn import next_turn_for, when_quiet_for
@@ -109,7 +110,8 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     series = SeriesCap(client, f"{settings.AGG_PREFIX}:series", settings.MAX_SERIES, time.time)
     # Entries the product did not write are held to the schema and the series cap on read.
     durable_log = DurableLog(client, settings.STREAM_KEY, settings.STREAM_MAXLEN, ForeignEntries(series.admit))
-    runtime = Runtime(settings, client, RecentEvents(client, settings.RECENT_KEY, settings.RECENT_MAX),
+    recent = RecentEvents(client, settings.RECENT_KEY, settings.RECENT_MAX, RecentMirror(settings.RECENT_MAX))
+    runtime = Runtime(settings, client, recent,
                       Aggregates(client, settings.AGG_PREFIX), durable_log, series)
     runtime.redis_status = RedisStatus(client, series.key, socketio.sleep)
     runtime.aggregates.reader.pause = next_turn_for(settings.ASYNC_MODE)  # a long window read lets others run
@@ -194,7 +196,13 @@ def start_stream_tasks(runtime: Runtime) -> None:
     runtime.batcher = Batcher(runtime.fanout.deliver, settings.BATCH_MS, eio.create_event(),
                               socketio.sleep, clients=clients.count,
                               send_budget=settings.SEND_BUDGET, on_overflow=overflow)
-    runtime.reader = LogReader(runtime.log, runtime.batcher.add, socketio.sleep, yield_to_io=yield_to_io,
+    mirror = runtime.recent.mirror
+
+    def deliver(entries: list) -> None:  # the mirror first: the batcher may drop for slow clients
+        mirror.add(entries)
+        runtime.batcher.add(entries)
+
+    runtime.reader = LogReader(runtime.log, deliver, socketio.sleep, yield_to_io=yield_to_io,
                                on_start=runtime.fanout.start_at)
     runtime.recorder = Recorder(runtime.log, runtime.recent, runtime.aggregates, settings.STREAM_RETENTION_S,
                                 socketio.sleep, yield_to_io=yield_to_io, series_key=runtime.series.key)
