@@ -5,6 +5,8 @@ EVENTS_ACCEPTED = Counter("analytics_events_accepted_total", "Events accepted", 
 EVENTS_REJECTED = Counter("analytics_events_rejected_total", "Events rejected", ["path", "reason"])
 EVENTS_CACHED = Counter("analytics_events_cached_total", "Events written to the cache and aggregates")
 CACHE_WRITE_ERRORS = Counter("analytics_cache_write_errors_total", "Failed cache pipelines (retried)")
+RATE_LIMIT_SYNC_ERRORS = Counter("analytics_rate_limit_sync_errors_total",
+                                 "Failed syncs of rate-limit counts to Redis (the hits are retried)")
 EMITS = Counter("analytics_socket_emits_total", "Socket.IO `metrics` packets queued to clients")
 DELIVERIES = Counter("analytics_socket_event_deliveries_total", "Events queued to clients (events x clients)")
 DIRECT_WRITES = Counter("analytics_socket_direct_writes_total",

@@ -20,6 +20,7 @@ from analytics.access.proxies import TrustedProxies
 from analytics.access.tokens import ViewerTokens
 from analytics.api import errors, events, health, metrics, openapi
 from analytics.api.headers import SecurityHeaders
+from analytics.api.limit_counts import SyncedCounts
 from analytics.api.limits import install_limits
 from analytics.api.redis_status import RedisStatus
 from analytics.cache.aggregates import Aggregates
@@ -67,12 +68,15 @@ class Runtime:
     batcher: Batcher | None = None
     loop_lag: LoopLagProbe | None = None
     redis_status: RedisStatus | None = None
+    limit_counts: SyncedCounts | None = None  # None: RATE_LIMIT_SYNC_MS=0, every hit counted in Redis
+    running: bool = True
 
     def busy(self) -> bool:
         """Whether a stream task is still finishing work it holds (the recorder's transaction)."""
         return bool(self.recorder and self.recorder.busy)
 
     def stop(self) -> None:
+        self.running = False
         for part in (self.listener, self.reader, self.recorder, self.batcher, self.loop_lag, self.redis_status):
             if part:
                 part.stop()
@@ -134,6 +138,8 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     keys = ProducerKeys(settings.API_KEYS)
     limiter = install_limits(app, settings, [metrics.bp, events.bp, openapi.bp], events.bp, keys,
                              runtime.redis.connection_pool)
+    if isinstance(limiter.storage, SyncedCounts):
+        runtime.limit_counts = limiter.storage
     guard.install(app, settings, keys)
     for bp in (metrics.bp, events.bp, openapi.bp):
         app.register_blueprint(bp)
@@ -213,6 +219,9 @@ def start_stream_tasks(runtime: Runtime) -> None:
     for task in (runtime.batcher.run, runtime.recorder.run, runtime.reader.run, runtime.listener.run,
                  runtime.redis_status.run):
         socketio.start_background_task(task)
+    if runtime.limit_counts is not None:
+        socketio.start_background_task(runtime.limit_counts.run, settings.RATE_LIMIT_SYNC_MS / 1000, socketio.sleep,
+                                       lambda: runtime.running)
     if settings.ASYNC_MODE == "gevent":  # threading has no one loop to measure
         runtime.loop_lag = LoopLagProbe()
         runtime.loop_lag.start()

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     DIRECT_WRITES: bool = True
     AGG_PREFIX: RedisKey = "metrics:agg"
     RATE_LIMIT: NonEmpty = "600 per minute"
+    # How often each replica adds its rate-limit hits to the shared counts in Redis (api/limit_counts.py);
+    # 0 = every hit counted in Redis before the answer (exact across replicas, one round trip more).
+    RATE_LIMIT_SYNC_MS: int = Field(100, ge=0, le=10_000)
     INGEST_MAX_BYTES: int = Field(1 << 20, ge=1024, le=16 << 20)
     TRUSTED_PROXIES: int = Field(0, ge=0, le=5)
     STREAM_KEY: RedisKey = "metrics:log"  # the durable log (a Redis Stream)

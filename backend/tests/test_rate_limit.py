@@ -1,7 +1,10 @@
 """Rate limits: counted in Redis (shared by replicas), one budget per client across every
-limited endpoint, a separate ingest budget per producer key, Retry-After on 429."""
+limited endpoint, a separate ingest budget per producer key, Retry-After on 429. Counted in Redis
+before every answer (RATE_LIMIT_SYNC_MS=0, the exact mode most tests here pin down), or in each
+process and added to Redis's counts every RATE_LIMIT_SYNC_MS (the default; the tests at the end)."""
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -25,6 +28,7 @@ def status(url):
 
 
 def app_with(settings, **update):
+    update.setdefault("RATE_LIMIT_SYNC_MS", 0)
     return create_app(settings.model_copy(update=update), start_stream=False).test_client()
 
 
@@ -97,8 +101,8 @@ def test_with_keys_ingest_counts_against_the_keys_budget_not_the_clients(setting
 def test_two_backend_processes_on_one_redis_share_the_budget():
     password = "limits need the password too"  # the limiter's storage connects with REDIS_PASSWORD
     with redis_server(None, "--requirepass", password, password=password) as (url, _, _), \
-            backend(url, RATE_LIMIT="5 per minute", REDIS_PASSWORD=password) as one, \
-            backend(url, RATE_LIMIT="5 per minute", REDIS_PASSWORD=password) as two:
+            backend(url, RATE_LIMIT="5 per minute", REDIS_PASSWORD=password, RATE_LIMIT_SYNC_MS=0) as one, \
+            backend(url, RATE_LIMIT="5 per minute", REDIS_PASSWORD=password, RATE_LIMIT_SYNC_MS=0) as two:
         answers = [status(f"{base}/api/metrics/recent") for base in (one, two, one, two, one, two)]
         assert [code for code, _ in answers] == [200] * 5 + [429]
         assert int(answers[-1][1]["Retry-After"]) > 0
@@ -111,5 +115,78 @@ def test_the_backends_acl_user_may_keep_the_rate_limits():
     with redis_server() as (url, port, _):
         redis.Redis(host="127.0.0.1", port=port).execute_command("ACL", "SETUSER", "backend", "on", ">acl-pass", *rules)
         acl_url = url.replace("redis://", "redis://backend:acl-pass@")
-        with backend(acl_url, RATE_LIMIT="2 per minute") as base:
+        with backend(acl_url, RATE_LIMIT="2 per minute", RATE_LIMIT_SYNC_MS=50) as base:
             assert [status(f"{base}/api/metrics/recent")[0] for _ in range(3)] == [200, 200, 429]
+            key_made = time.monotonic() + 10
+            keys = redis.Redis(host="127.0.0.1", port=port).keys("*limits*")
+            while not keys and time.monotonic() < key_made:  # the sync writes with the same user
+                time.sleep(0.05)
+                keys = redis.Redis(host="127.0.0.1", port=port).keys("*limits*")
+            assert keys
+
+
+# The default: counted in each process, added to Redis's counts every RATE_LIMIT_SYNC_MS.
+
+def synced_app(settings, **update):
+    app = create_app(settings.model_copy(update={"RATE_LIMIT_SYNC_MS": 100, **update}), start_stream=False)
+    return app.test_client(), app.extensions["analytics"].limit_counts
+
+
+def test_a_synced_answer_waits_on_no_limit_command(settings):
+    client, counts = synced_app(settings, RATE_LIMIT="100 per minute")
+    client.get("/api/metrics/recent?limit=5")  # the pool's first connection made
+    probe = redis.Redis.from_url(settings.REDIS_URL)
+
+    def calls() -> dict[str, int]:
+        return {name: stat["calls"] for name, stat in probe.info("commandstats").items() if name != "cmdstat_info"}
+
+    before = calls()
+    assert [client.get("/api/metrics/recent?limit=5").status_code for _ in range(10)] == [200] * 10
+    after = calls()
+    assert {name: n - before.get(name, 0) for name, n in after.items() if n != before.get(name, 0)} == {
+        "cmdstat_lrange": 10}
+    # The eleven hits reach Redis in one round trip: the script (loaded in passing; its INCRBY,
+    # and EXPIRE as the key is new) and a TTL.
+    counts.sync()
+    synced = calls()
+    assert {name: n - after.get(name, 0) for name, n in synced.items() if n != after.get(name, 0)} == {
+        "cmdstat_script|load": 1, "cmdstat_evalsha": 1, "cmdstat_incrby": 1, "cmdstat_expire": 1, "cmdstat_ttl": 1}
+    assert [int(probe.get(key)) for key in probe.keys(f"{settings.AGG_PREFIX}:limits*")] == [11]
+
+
+def test_synced_apps_share_the_budget_from_the_next_sync_on(settings):
+    (one, one_counts), (two, two_counts) = (synced_app(settings, RATE_LIMIT="5 per minute") for _ in range(2))
+    assert [one.get("/api/metrics/recent").status_code for _ in range(3)] == [200] * 3
+    one_counts.sync()
+    two_counts.sync()  # nothing of its own to add yet; it learns the total with its first hits
+    assert [two.get("/api/metrics/recent").status_code for _ in range(2)] == [200, 200]
+    two_counts.sync()  # 3 + 2: the shared budget is spent
+    assert [two.get("/api/metrics/recent").status_code for _ in range(2)] == [429, 429]
+    # One learns the total when it adds its own hits: until then it decides on 3 (the bound
+    # docs/security.md states), and never past the budget on its own.
+    assert one.get("/api/metrics/recent").status_code == 200
+    one_counts.sync()
+    refused = one.get("/api/metrics/recent")
+    assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 60
+
+
+def test_one_synced_app_never_admits_more_than_the_budget_between_syncs(settings):
+    client, _counts = synced_app(settings, RATE_LIMIT="3 per minute")
+    assert [client.get("/api/metrics/recent").status_code for _ in range(5)] == [200, 200, 200, 429, 429]
+
+
+def test_hits_made_while_redis_is_away_are_added_when_it_is_back(settings, redis_proc):
+    client, counts = synced_app(settings, RATE_LIMIT="100 per minute")
+    probe = redis.Redis.from_url(settings.REDIS_URL)
+    client.get("/api/openapi.json")
+    counts.sync()
+    probe.config_set("maxmemory", 1)  # Redis refuses the sync's writes (OOM), as one that is away would
+    probe.config_set("maxmemory-policy", "noeviction")
+    try:
+        assert [client.get("/api/openapi.json").status_code for _ in range(4)] == [200] * 4
+        with pytest.raises(redis.RedisError):
+            counts.sync()
+    finally:
+        probe.config_set("maxmemory", 0)
+    counts.sync()
+    assert [int(probe.get(key)) for key in probe.keys(f"{settings.AGG_PREFIX}:limits*")] == [5]

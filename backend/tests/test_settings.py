@@ -51,6 +51,7 @@ EXAMPLES = {
     "DIRECT_WRITES": (" Off ", False, "maybe"),
     "AGG_PREFIX": ("agg:v2", "agg:v2", "a/b"),
     "RATE_LIMIT": ("5 per second", "5 per second", "lots"),
+    "RATE_LIMIT_SYNC_MS": ("0", 0, "-1"),
     "INGEST_MAX_BYTES": ("2048", 2048, "1023"),
     "TRUSTED_PROXIES": ("1", 1, "6"),
     "STREAM_KEY": ("log:v2", "log:v2", "log key"),

@@ -1,4 +1,6 @@
-"""Rate limits, stored in the app's Redis so every replica counts against the same budgets.
+"""Rate limits, counted in the app's Redis so every replica counts against the same budgets:
+each replica's hits are added there every RATE_LIMIT_SYNC_MS (limit_counts.py), or before every
+answer with RATE_LIMIT_SYNC_MS=0.
 
 One budget per client address (RATE_LIMIT) shared by every rate-limited endpoint; with producer
 keys on, POST /api/events with a valid key counts against that key's own budget
@@ -16,6 +18,7 @@ from flask_limiter.util import get_remote_address
 
 from analytics.access.guard import INGEST_ENDPOINT, producer
 from analytics.access.keys import ProducerKeys
+from analytics.api import limit_counts
 from analytics.settings import Settings
 
 
@@ -25,7 +28,9 @@ def install_limits(app: Flask, settings: Settings, limited: list[Blueprint], ing
     # Read by init_app: Flask-Limiter's own headers go on every answer (limit_headers below: 429 only).
     app.config["RATELIMIT_HEADERS_ENABLED"] = False
     # Keys under AGG_PREFIX, where the Redis ACL (deploy/redis/acl.conf) lets the backend write.
-    limiter = Limiter(key_func=get_remote_address, storage_uri=settings.redis_connection_url,
+    synced = settings.RATE_LIMIT_SYNC_MS > 0
+    storage_uri = f"{limit_counts.SCHEME}://" if synced else settings.redis_connection_url  # the pool connects
+    limiter = Limiter(key_func=get_remote_address, storage_uri=storage_uri,
                       storage_options={"connection_pool": pool, "key_prefix": f"{settings.AGG_PREFIX}:limits"},
                       strategy="fixed-window")
     limiter.init_app(app)

@@ -1,4 +1,5 @@
-"""GET /api/metrics/recent and /api/metrics/aggregate: read only Redis, so replicas agree."""
+"""GET /api/metrics/recent and /api/metrics/aggregate: read Redis, so replicas agree (/recent from
+the replica's mirror of the log's newest events when it covers the request: cache/recent_mirror.py)."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app

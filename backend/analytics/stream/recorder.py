@@ -29,7 +29,8 @@ GROUP = "recorders"
 READ_COUNT = 100  # entries per read: up to 100,000 events (arrays of 1,000), so a recorder behind stays in bounded memory
 BLOCK_MS = 500
 # A slow stream is recorded in gathered batches: after a short read the recorder waits this long,
-# so 1,000 small XADDs a second cost ~20 transactions, not 1,000. REST sees events that much later.
+# so 1,000 small XADDs a second cost ~20 transactions, not 1,000. The aggregates (and /recent when
+# it reads the list, not the mirror: cache/recent_mirror.py) see events that much later.
 GATHER_S = 0.05
 CLAIM_IDLE_MS = 1000
 CLAIM_EVERY_S = 0.5
