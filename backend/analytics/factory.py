@@ -80,6 +80,11 @@ class Runtime:
         for part in (self.listener, self.reader, self.recorder, self.batcher, self.loop_lag, self.redis_status):
             if part:
                 part.stop()
+        if self.limit_counts is not None:
+            try:  # the hits since the last sync, or they would be lost with the process
+                self.limit_counts.sync()
+            except (redis.RedisError, OSError):
+                pass
         if self.bridge_lease:
             try:
                 self.bridge_lease.release()  # another replica bridges pub/sub from now on, not in LEASE_MS

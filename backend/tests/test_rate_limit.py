@@ -170,6 +170,14 @@ def test_synced_apps_share_the_budget_from_the_next_sync_on(settings):
     assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 60
 
 
+def test_a_stopping_app_adds_the_hits_since_its_last_sync(settings):
+    client, _counts = synced_app(settings, RATE_LIMIT="100 per minute")
+    assert [client.get("/api/openapi.json").status_code for _ in range(3)] == [200] * 3
+    client.application.extensions["analytics"].stop()
+    probe = redis.Redis.from_url(settings.REDIS_URL)
+    assert [int(probe.get(key)) for key in probe.keys(f"{settings.AGG_PREFIX}:limits*")] == [3]
+
+
 def test_one_synced_app_never_admits_more_than_the_budget_between_syncs(settings):
     client, _counts = synced_app(settings, RATE_LIMIT="3 per minute")
     assert [client.get("/api/metrics/recent").status_code for _ in range(5)] == [200, 200, 200, 429, 429]
