@@ -69,22 +69,16 @@ class Runtime:
     loop_lag: LoopLagProbe | None = None
     redis_status: RedisStatus | None = None
     limit_counts: SyncedCounts | None = None  # None: RATE_LIMIT_SYNC_MS=0, every hit counted in Redis
-    running: bool = True
 
     def busy(self) -> bool:
         """Whether a stream task is still finishing work it holds (the recorder's transaction)."""
         return bool(self.recorder and self.recorder.busy)
 
     def stop(self) -> None:
-        self.running = False
-        for part in (self.listener, self.reader, self.recorder, self.batcher, self.loop_lag, self.redis_status):
+        for part in (self.listener, self.reader, self.recorder, self.batcher, self.loop_lag, self.redis_status,
+                     self.limit_counts):
             if part:
                 part.stop()
-        if self.limit_counts is not None:
-            try:  # the hits since the last sync, or they would be lost with the process
-                self.limit_counts.sync()
-            except (redis.RedisError, OSError):
-                pass
         if self.bridge_lease:
             try:
                 self.bridge_lease.release()  # another replica bridges pub/sub from now on, not in LEASE_MS
@@ -225,8 +219,7 @@ def start_stream_tasks(runtime: Runtime) -> None:
                  runtime.redis_status.run):
         socketio.start_background_task(task)
     if runtime.limit_counts is not None:
-        socketio.start_background_task(runtime.limit_counts.run, settings.RATE_LIMIT_SYNC_MS / 1000, socketio.sleep,
-                                       lambda: runtime.running)
+        socketio.start_background_task(runtime.limit_counts.run, settings.RATE_LIMIT_SYNC_MS / 1000, socketio.sleep)
     if settings.ASYNC_MODE == "gevent":  # threading has no one loop to measure
         runtime.loop_lag = LoopLagProbe()
         runtime.loop_lag.start()

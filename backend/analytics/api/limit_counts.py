@@ -9,10 +9,11 @@ window: the shared total as of the last sync plus the hits since. A background t
 hits to Redis (one pipelined script call per window that had hits) and learns the new total and
 when the window ends.
 
-What it costs: within one sync interval each replica decides without the others' latest hits, so
-across R replicas a client can get up to R x the budget in a burst shorter than the interval
-(never more than the budget from any one replica, which is what protects each replica's loop).
-RATE_LIMIT_SYNC_MS=0 keeps every count in Redis before the answer (exact across replicas).
+What it costs: a replica learns a window's shared total when it adds hits of its own to it, so
+it decides on a total as old as its last hits there; across R replicas a client can get up to
+R x the budget in one window at worst, never more than the budget from any one replica (which is
+what keeps one client from slowing a replica). RATE_LIMIT_SYNC_MS=0 keeps every count in Redis
+before the answer (exact across replicas).
 While Redis is away the counts stay here, the limits still apply per replica, and the hits are
 added once it is back.
 """
@@ -54,6 +55,7 @@ class SyncedCounts(RedisStorage):
         self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()  # the threading async mode syncs while requests count
         self._down_log = RateLimitedLog(log)
+        self.running = True
 
     def _live(self, key: str, now: float) -> _Window | None:
         window = self._windows.get(key)
@@ -125,9 +127,9 @@ class SyncedCounts(RedisStorage):
                 if ttl_s > 0:
                     window.ends = now + ttl_s
 
-    def run(self, every_s: float, sleep: Callable[[float], None], running: Callable[[], bool]) -> None:
-        """The background task: sync every `every_s` while `running()`."""
-        while running():
+    def run(self, every_s: float, sleep: Callable[[float], None]) -> None:
+        """The background task: sync every `every_s` until stopped."""
+        while self.running:
             sleep(every_s)
             try:
                 self.sync()
@@ -137,3 +139,11 @@ class SyncedCounts(RedisStorage):
                                        "replica until it is back", exc)
             except Exception:  # a bug must not end sharing for good
                 log.exception("rate-limit sync error")
+
+    def stop(self) -> None:
+        """Stop syncing, after one last sync: the hits since would be lost with the process."""
+        self.running = False
+        try:
+            self.sync()
+        except self.base_exceptions:
+            pass
