@@ -27,6 +27,7 @@ from measures import (
 )
 from processes import (
     BENCH,
+    HOST,
     PYTHON,
     Clients,
     Processes,
@@ -34,7 +35,9 @@ from processes import (
     RssSampler,
     Server,
     _readline,
+    free_port,
     memory_mb,
+    niced,
     run_generator,
 )
 
@@ -117,7 +120,7 @@ def run_cell(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str
         return run_kill(cell, opts, redis, procs, tag)
     server = Server(procs, cell.kind, redis.url, opts.run_dir / f"{tag}.server.log", **server_settings(cell, opts))
     record: dict = {"cell": cell.key, **asdict(cell), "duration_s": opts.duration, "tag": tag, "notes": []}
-    clients = probe = None
+    clients = probes = None
     try:  # the finally below stops every process this cell started
         clients = start_clients(cell, opts, procs, server, tag, record)
         record["prefilled"] = prefill(redis, opts.prefill_events) if cell.probe else 0
@@ -128,7 +131,7 @@ def run_cell(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str
         spy = start_profiler(procs, server.pid, opts, tag) if opts.profile and cell.kind == "product" else None
         sampler = RssSampler(server.pid)
         sampler.start()
-        probe = start_probe(procs, opts, server, tag, cell.auth) if cell.probe else None
+        probes = RestProbes(procs, opts, server, tag, cell) if cell.probe else None
         gen = run_generator(procs, redis.url, cell.rate, opts.duration, cell.batch,
                             opts.run_dir / f"{tag}.generator.log", timeout=opts.duration * 3 + 60,
                             transport=cell.transport, http_base=server.base if cell.producer == "http" else None,
@@ -161,11 +164,11 @@ def run_cell(cell: Cell, opts: Options, redis: Redis, procs: Processes, tag: str
             record["log_lag"] = confirm_lag(server.base, end.mono)
             if not cell.probe:  # the probe's prefill lies inside any window covering the run
                 record["aggregate_count"] = aggregate_count(server.base, start.epoch)
-        if probe:
-            record["rest"] = probe_result(procs, probe, opts, tag)
+        if probes:
+            record.update(probes.results())
         record.update(summarize_clients(cell, gen["published"], client_results))
     finally:
-        for proc in [probe, *(clients.procs_ if clients else [])]:
+        for proc in [*(probes.procs_ if probes else []), *(clients.procs_ if clients else [])]:
             if proc:
                 procs.stop(proc)
         log = server.stop()
@@ -234,20 +237,56 @@ def start_clients(cell: Cell, opts: Options, procs: Processes, server: Server, t
     return clients
 
 
-def start_probe(procs: Processes, opts: Options, server: Server, tag: str, auth: bool = False) -> subprocess.Popen:
+class RestProbes:
+    """bench/rest_probe.py against the server under test and, for the product, a second one
+    against bench/rest_floor.py beside it (health only, at the same pace): the REST lines' floor."""
+
+    def __init__(self, procs: Processes, opts: Options, server: Server, tag: str, cell: Cell):
+        self.procs, self.opts, self.tag = procs, opts, tag
+        self.probe = start_probe(procs, opts, server.base, tag, cell.auth)
+        self.floor_server = self.floor_probe = None
+        if cell.kind == "product":
+            self.floor_server, floor_base = start_rest_floor(procs, opts, tag)
+            self.floor_probe = start_probe(procs, opts, floor_base, tag, out_suffix="rest-floor", paths="health")
+
+    @property
+    def procs_(self) -> list[subprocess.Popen]:
+        return [p for p in (self.probe, self.floor_probe, self.floor_server) if p is not None]
+
+    def results(self) -> dict:
+        out = {"rest": probe_result(self.procs, self.probe, self.opts, self.tag)}
+        if self.floor_probe:
+            out["rest_floor"] = probe_result(self.procs, self.floor_probe, self.opts, self.tag, out_suffix="rest-floor")
+        return out
+
+
+def start_probe(procs: Processes, opts: Options, base: str, tag: str, auth: bool = False, out_suffix: str = "probe",
+                paths: str | None = None) -> subprocess.Popen:
     env = {**os.environ, "BENCH_TOKEN": mint(_JWT_SECRET, 3600, None)} if auth else None
-    return procs.start([PYTHON, str(BENCH / "rest_probe.py"), "--base", server.base, "--requests",
+    return procs.start([PYTHON, str(BENCH / "rest_probe.py"), "--base", base, "--requests",
                         str(opts.probe_requests), "--seconds", str(opts.duration * 0.9), "--out",
-                        str(opts.run_dir / f"{tag}.probe.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       env=env)
+                        str(opts.run_dir / f"{tag}.{out_suffix}.json"), *(["--paths", paths] if paths else [])],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
 
-def probe_result(procs: Processes, probe: subprocess.Popen, opts: Options, tag: str) -> dict | None:
+def start_rest_floor(procs: Processes, opts: Options, tag: str) -> tuple[subprocess.Popen, str]:
+    """bench/rest_floor.py beside the product, at the niceness of the system under test: the
+    REST lines' floor (what a bare gevent server answers in under the same load)."""
+    port = free_port()
+    proc = procs.start(niced([PYTHON, str(BENCH / "rest_floor.py"), "--host", HOST, "--port", str(port)]), stdout=subprocess.PIPE,
+                       stderr=open(opts.run_dir / f"{tag}.rest-floor.log", "wb"), text=True)
+    if _readline(proc, 30) != "ready":
+        raise RuntimeError("rest_floor.py did not start")
+    return proc, f"http://{HOST}:{port}"
+
+
+def probe_result(procs: Processes, probe: subprocess.Popen, opts: Options, tag: str,
+                 out_suffix: str = "probe") -> dict | None:
     try:
         probe.wait(opts.duration + 60)
     except subprocess.TimeoutExpired:
         procs.stop(probe)
-    out = opts.run_dir / f"{tag}.probe.json"
+    out = opts.run_dir / f"{tag}.{out_suffix}.json"
     return json.loads(out.read_text()) if out.exists() else None
 
 

@@ -27,7 +27,7 @@ class Snapshot:
     """Server CPU and machine CPU at one moment; two of them give the run's deltas."""
 
     cpu: float | None
-    machine: tuple[int, int]
+    machine: tuple[int, int, int]
     mono: float
     epoch: float
     redis_kills: int
@@ -39,11 +39,13 @@ class Snapshot:
                    read_loop_lag(base) if base else None)
 
     def since(self, start: Snapshot) -> dict:
-        busy = (self.machine[0] - start.machine[0]) / max(self.machine[1] - start.machine[1], 1)
+        total = max(self.machine[1] - start.machine[1], 1)
+        busy = (self.machine[0] - start.machine[0]) / total
         cpu = None if self.cpu is None or start.cpu is None else round(self.cpu - start.cpu, 3)
         # machine_busy covers all cores and every process (ours too): on a shared box it tells a
         # contended run from a clean one.
         out = {"backend_cpu_s": cpu, "wall_s": round(self.mono - start.mono, 3), "machine_busy": round(busy, 3),
+               "machine_steal": round((self.machine[2] - start.machine[2]) / total, 3),
                "loadavg_1m": round(os.getloadavg()[0], 2),
                "redis_output_buffer_disconnects": self.redis_kills - start.redis_kills}
         if self.loop_lag and start.loop_lag:

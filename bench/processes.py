@@ -35,11 +35,14 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def machine_cpu() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine, from the first line of /proc/stat."""
+def machine_cpu() -> tuple[int, int, int]:
+    """(busy, total, steal) jiffies of the whole machine, from the first line of /proc/stat.
+    Steal is time the hypervisor ran someone else while a CPU here had work: it counts as busy,
+    and a run with much of it had less machine than its figures suggest."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
+    steal = values[7] if len(values) > 7 else 0
+    return sum(values) - idle, sum(values), steal
 
 
 def memory_mb(pid: int) -> dict[str, float]:

@@ -47,20 +47,25 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300, help="requests per endpoint")
     parser.add_argument("--seconds", type=float, default=20.0, help="spread the requests over this long")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--paths", default=",".join(PATHS),
+                        help="which of the endpoints to take turns at (the floor server answers any path alike)")
     args = parser.parse_args()
+    names = [name for name in args.paths.split(",") if name]
+    if not names or any(name not in PATHS for name in names):
+        parser.error(f"--paths: comma-separated names out of {', '.join(PATHS)}")
     url = urlparse(args.base)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
     token = os.environ.get("BENCH_TOKEN")  # the auth cells: a viewer token, as a dashboard sends it
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    timings: dict[str, list[float]] = {name: [] for name in PATHS}
-    in_app: dict[str, list[float]] = {name: [] for name in PATHS}  # the server's Server-Timing
-    errors: dict[str, int] = {name: 0 for name in PATHS}
-    pause = max(0.0, args.seconds / (len(PATHS) * args.requests))
+    timings: dict[str, list[float]] = {name: [] for name in names}
+    in_app: dict[str, list[float]] = {name: [] for name in names}  # the server's Server-Timing
+    errors: dict[str, int] = {name: 0 for name in names}
+    pause = max(0.0, args.seconds / (len(names) * args.requests))
     deadline = time.monotonic() + args.seconds * 3 + 30  # bounded even if the server crawls
-    for i in range(len(PATHS) * args.requests):
+    for i in range(len(names) * args.requests):
         if time.monotonic() > deadline:
             break
-        name = list(PATHS)[i % len(PATHS)]
+        name = names[i % len(names)]
         started = time.perf_counter()
         try:
             conn.request("GET", PATHS[name], headers=headers)

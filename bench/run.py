@@ -131,17 +131,26 @@ def medians(runs: list[dict]) -> list[dict]:
         row["lost_total"] = sum(g.get("lost", 0) or 0 for g in group)
         row["duplicates_total"] = sum(g.get("duplicates", 0) or 0 for g in group)
         row["notes"] = summarize_notes(group)
-        if any(g.get("rest") for g in group):
-            def median_of(ep: str, k: str, missing, group=group):
-                values = [g["rest"][ep][k] for g in group if g.get("rest") and g["rest"][ep].get(k) is not None]
-                return statistics.median(values) if values else missing
-
-            # The app's own time (Server-Timing) stays None when no run recorded it.
-            row["rest"] = {ep: {**{k: median_of(ep, k, 0) for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "n", "errors")},
-                                **{k: median_of(ep, k, None) for k in ("app_p50_ms", "app_p99_ms")}}
-                           for ep in group[0]["rest"]} if group[0].get("rest") else None
+        for probe in ("rest", "rest_floor"):  # the product's REST probe, and the floor server's
+            if any(g.get(probe) for g in group):
+                row[probe] = probe_medians(group, probe)
         rows.append(row)
     return rows
+
+
+def probe_medians(group: list[dict], probe: str) -> dict | None:
+    """Per endpoint, the median over repeats of each rest_probe.py figure."""
+    if not group[0].get(probe):
+        return None
+
+    def median_of(ep: str, k: str, missing):
+        values = [g[probe][ep][k] for g in group if g.get(probe) and g[probe][ep].get(k) is not None]
+        return statistics.median(values) if values else missing
+
+    # The app's own time (Server-Timing) stays None when no run recorded it.
+    return {ep: {**{k: median_of(ep, k, 0) for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "n", "errors")},
+                 **{k: median_of(ep, k, None) for k in ("app_p50_ms", "app_p99_ms")}}
+            for ep in group[0][probe]}
 
 
 def summarize_notes(group: list[dict]) -> list[str]:
@@ -395,6 +404,10 @@ def one_line(r: dict) -> str:
     if r.get("rest"):
         parts.append("rest p99 " + ", ".join(f"{k} {v['p99_ms'] and round(v['p99_ms'], 2)} ms"
                                              for k, v in r["rest"].items()))
+    if r.get("rest_floor"):
+        parts.append(f"floor health p99 {round(r['rest_floor']['health']['p99_ms'] or 0, 2)} ms")
+    if r.get("machine_steal") is not None:
+        parts.append(f"steal {r['machine_steal']:.0%}")
     if r["notes"]:
         parts.append("; ".join(r["notes"]))
     return " | ".join(parts)
