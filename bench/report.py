@@ -97,8 +97,19 @@ def budget_lines(result: dict) -> list[dict]:
                             ("recent_200", "/api/metrics/recent?limit=200 p99", 5.0)):
         probe_row = {"value": rest["rest"][ep]["p99_ms"]} if rest and rest.get("rest") else None
         add(f"{what} while ingesting {rest['rate']:,} ev/s" if rest else what, f"<= {limit:.0f} ms", probe_row,
-            "value", limit, fmt=MS)
+            "value", limit, fmt=MS, extra=rest_floor_note(rest))
     return lines
+
+
+def rest_floor_note(rest: dict | None) -> str:
+    """What a request costs on this machine under the same load with no product code: the bare
+    gevent server probed beside the product (bench/rest_floor.py), and how busy the machine was."""
+    floor = ((rest or {}).get("rest_floor") or {}).get("health")
+    if not floor or floor.get("p99_ms") is None:
+        return ""
+    return (f"floor on this machine: a bare gevent WSGI server beside it, same load (bench/rest_floor.py): "
+            f"p99 {floor['p99_ms']:.2f} ms; machine busy {rest.get('machine_busy', 0):.0%}, "
+            f"CPU steal {rest.get('machine_steal', 0):.0%}")
 
 
 def harness_note(row: dict | None) -> str:
@@ -196,8 +207,15 @@ def markdown(result: dict) -> str:
             app = (f"{v['app_p50_ms']:.2f} / {v['app_p99_ms']:.2f}" if v.get("app_p50_ms") is not None else "-")
             out.append(f"| {ep} | {v['n']:.0f} | {v['errors']:.0f} | {v['p50_ms']:.2f} | {v['p90_ms']:.2f} "
                        f"| {v['p99_ms']:.2f} | {v['max_ms']:.2f} | {app} |")
+        floor = (rest.get("rest_floor") or {}).get("health")
+        if floor:
+            out.append(f"| floor: bench/rest_floor.py, a bare gevent server beside it | {floor['n']:.0f} "
+                       f"| {floor['errors']:.0f} | {floor['p50_ms']:.2f} | {floor['p90_ms']:.2f} | {floor['p99_ms']:.2f} "
+                       f"| {floor['max_ms']:.2f} | - |")
         if "health" in rest["rest"]:
-            out += ["", "`health` answers from a Redis check made in the background: the floor any request pays under this load."]
+            out += ["", "`health` answers from a Redis check made in the background: what any request of the "
+                    "product pays under this load. The floor is what a request costs on this machine under the same "
+                    "load with no product code (no Flask, no stream tasks on its loop)."]
     if result["problems"]:
         out += ["", "## Incomplete", ""] + [f"- {p}" for p in result["problems"]]
     out += ["", "Latency = client receive time - event `ts` (publish time), same machine clock. "
