@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import redis
 from flask import Flask, g
@@ -40,6 +41,7 @@ from analytics.stream.lease import Lease
 from analytics.stream.listener import Listener
 from analytics.stream.log_reader import LogReader
 from analytics.stream.recorder import Recorder
+from analytics.stream.recorder_thread import BesideLoop, LoopCalls, log_with_own_client
 
 log = logging.getLogger(__name__)
 socketio = SocketIO()
@@ -69,14 +71,18 @@ class Runtime:
     loop_lag: LoopLagProbe | None = None
     redis_status: RedisStatus | None = None
     limit_counts: SyncedCounts | None = None  # None: RATE_LIMIT_SYNC_MS=0, every hit counted in Redis
+    loop_calls: LoopCalls | None = None  # under gevent: what the recorder's thread hands to the loop's
+    recorder_thread: BesideLoop | None = None  # under gevent: the recorder's own thread
 
     def busy(self) -> bool:
-        """Whether a stream task is still finishing work it holds (the recorder's transaction)."""
-        return bool(self.recorder and self.recorder.busy)
+        """Whether a stream task is still finishing work it holds (the recorder's transaction), or
+        the recorder's own thread has not ended yet (after stop(): within one blocking read)."""
+        return bool(self.recorder and self.recorder.busy) or bool(self.recorder_thread and
+                                                                  self.recorder_thread.running)
 
     def stop(self) -> None:
         for part in (self.listener, self.reader, self.recorder, self.batcher, self.loop_lag, self.redis_status,
-                     self.limit_counts):
+                     self.limit_counts, self.loop_calls):
             if part:
                 part.stop()
         if self.bridge_lease:
@@ -209,14 +215,24 @@ def start_stream_tasks(runtime: Runtime) -> None:
 
     runtime.reader = LogReader(runtime.log, deliver, socketio.sleep, yield_to_io=yield_to_io,
                                on_start=runtime.fanout.start_at)
-    runtime.recorder = Recorder(runtime.log, runtime.recent, runtime.aggregates, settings.STREAM_RETENTION_S,
-                                socketio.sleep, yield_to_io=yield_to_io, series_key=runtime.series.key)
+    if settings.ASYNC_MODE == "gevent":  # on a thread of its own: its steps would hold the loop (recorder_thread.py)
+        runtime.loop_calls = LoopCalls()
+        runtime.recorder = Recorder(log_with_own_client(runtime.log, runtime.series, connect_redis(settings)),
+                                    runtime.recent, runtime.aggregates, settings.STREAM_RETENTION_S, time.sleep,
+                                    series_key=runtime.series.key,
+                                    on_written=partial(runtime.loop_calls, runtime.aggregates.note_written))
+    else:  # threading: a background task is a thread already
+        runtime.recorder = Recorder(runtime.log, runtime.recent, runtime.aggregates, settings.STREAM_RETENTION_S,
+                                    socketio.sleep, yield_to_io=yield_to_io, series_key=runtime.series.key)
     runtime.bridge_lease = Lease(runtime.redis, f"{settings.STREAM_KEY}:bridge")
     runtime.listener = Listener(runtime.redis, settings.METRICS_CHANNEL, [runtime.log.append_many], socketio.sleep,
                                 yield_to_io=yield_to_io, active=runtime.bridge_lease.held,
                                 admit=lambda events: runtime.series.admit(events, "channel"))
-    for task in (runtime.batcher.run, runtime.recorder.run, runtime.reader.run, runtime.listener.run,
-                 runtime.redis_status.run):
+    if runtime.loop_calls:
+        runtime.recorder_thread = BesideLoop(runtime.recorder.run).start()
+    else:
+        socketio.start_background_task(runtime.recorder.run)
+    for task in (runtime.batcher.run, runtime.reader.run, runtime.listener.run, runtime.redis_status.run):
         socketio.start_background_task(task)
     if runtime.limit_counts is not None:
         socketio.start_background_task(runtime.limit_counts.run, settings.RATE_LIMIT_SYNC_MS / 1000, socketio.sleep)

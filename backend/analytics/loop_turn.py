@@ -4,10 +4,10 @@ then carries on. Two pauses:
   delivery to many clients, the parse of a log read for delivery, live or for a resuming
   client, a long window read inside a request): it takes its turns like everything else.
 - `when_quiet`: until the loop has nothing else to do, or QUIET_WAIT_MAX_S at most. Between the
-  steps of the stream's tasks (the listener, the log reader between two reads, the recorder and
-  its parse): they run in the loop's quiet moments, so a request or a delivery does not wait
-  behind a slice of them, and a loop that is never quiet still gives them a slice every
-  QUIET_WAIT_MAX_S.
+  steps of the stream's tasks on the loop (the listener, the log reader between two reads; under
+  gevent the recorder has a thread of its own: stream/recorder_thread.py): they run in the
+  loop's quiet moments, so a request or a delivery does not wait behind a slice of them, and a
+  loop that is never quiet still gives them a slice every QUIET_WAIT_MAX_S.
 
 Measured here (2026-12-03; a greenlet doing thirty 2 ms slices with a pause after each, a 5 ms
 timer beside it, with and without two greenlets ping-ponging on a socket pair so that some
@@ -49,7 +49,7 @@ QUIET_WAIT_MAX_S = 0.005
 # The two watchers of a quiet wait, made once per greenlet (and wait length): the stream tasks
 # pause up to tens of thousands of times a second at full ingest, and making them afresh cost
 # 5.1 us a pause against 2.4 us reused (gevent.idle(), one watcher made afresh: 2.3-2.8 us). Per greenlet, because
-# one task's wait must not restart another's (the reader and the recorder share the log's parse).
+# one task's wait must not restart another's (the listener's and the log reader's).
 _watchers: WeakKeyDictionary = WeakKeyDictionary()
 
 

@@ -47,7 +47,7 @@ CLAIM_LUA = (Path(__file__).with_name("claim_idle.lua")).read_text()
 class Recorder:
     def __init__(self, durable_log: DurableLog, recent: RecentEvents, aggregates: Aggregates,
                  retention_s: int, sleep: Callable[[float], None], yield_to_io: Callable[[], None] = lambda: None,
-                 series_key: str | None = None):
+                 series_key: str | None = None, on_written: Callable[[list, list], None] | None = None):
         self.log = durable_log
         self.client = durable_log.client
         self.recent = recent
@@ -59,6 +59,9 @@ class Recorder:
         # same transaction, so the set (and health's `series`) counts the generator's series too,
         # which it appends to the log itself, and a series stays while it is written.
         self.series_key = series_key
+        # After each transaction: the aggregates carry their held minutes forward (by default
+        # here; a recorder on its own thread hands it to the loop's thread: recorder_thread.py).
+        self.on_written = on_written or aggregates.note_written
         self.consumer = f"{os.uname().nodename}-{os.getpid()}-{os.urandom(3).hex()}"
         self.fence_prefix = f"{durable_log.key}:fence:"
         self._claim = self.client.register_script(CLAIM_LUA)
@@ -113,7 +116,7 @@ class Recorder:
                 counters.RECORD_FENCED.inc()
                 log.warning("recorder %s was fenced: another recorder took its entries over", self.consumer)
                 return 0
-        self.aggregates.note_written(written, results)
+        self.on_written(written, results)
         counters.EVENTS_CACHED.inc(len(events))
         return len(events)
 
