@@ -5,8 +5,11 @@ send one transaction) is CPU in steps of 1-6 ms on a busy 2-core machine, and on
 step holds every request and socket until it ends. Measured in the REST cell (10,000 ev/s, 30 s,
 2026-12-03, runs alternated): with the recorder on the loop, `/api/health` p99 6.85 / 6.55 ms and
 the loop blocked p99 3.2 ms; on its own thread 3.16 / 4.49 ms and 1.9 ms, `/recent?limit=200`
-6.9 / 6.3 -> 4.0 / 4.4 ms, aggregate 11.9 / 12.9 -> 8.7 / 9.8 ms, the same backend CPU and every
-event recorded. Pausing the recorder altogether gave health 3.2 / 5.1 ms: it was the loop's tail.
+6.9 / 6.3 -> 4.0 / 4.4 ms, aggregate 11.9 / 12.9 -> 8.7 / 9.8 ms, the same backend CPU in that
+cell and every event recorded. Pausing the recorder altogether gave health 3.2 / 5.1 ms: it was
+the loop's tail. The cost shows where both threads are busy: at 10,000 ev/s x 100 clients, CPU per
+delivery 0.334 / 0.415 against 0.261 / 0.355 s per million (alternated 20 s runs), the GIL handed
+over every 0.5 ms; still inside the 0.5 s budget line (bench/README.md).
 
 On its own thread the interpreter, not the recorder, decides when the loop runs: a thread that
 wants the GIL gets it after at most the switch interval (SWITCH_INTERVAL_S, set process-wide).
