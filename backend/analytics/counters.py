@@ -67,10 +67,13 @@ LOOP_LAG = Histogram("analytics_event_loop_lag_seconds", "How late the loop-lag 
                      buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0))
 LOOP_LAG_MAX = Gauge("analytics_event_loop_lag_max_seconds", "Longest event-loop lag since the process started")
 LOOP_BLOCKED = Histogram("analytics_event_loop_blocked_seconds",
-                         "The part of each probe lag the loop's thread spent running (its CPU time since the "
-                         "previous wake, at most the lag): what the process's own work held the loop",
+                         "Each probe lag less the loop thread's wait for a CPU (kernel run delay): how long the "
+                         "process itself held the loop (its own work, or the loop's thread waiting for the GIL)",
                          buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0))
 LOOP_BLOCKED_MAX = Gauge("analytics_event_loop_blocked_max_seconds",
                          "Longest event-loop block by the process's own work since the process started")
+LOOP_DEFERRED = Counter("analytics_event_loop_deferred_total",
+                        "Requests and Socket.IO connects that waited for a later loop turn: a crowd arrived at "
+                        "once and each turn served a share of it (analytics/loop_turn.py)")
 LOOP_CPU_WAIT = Counter("analytics_event_loop_cpu_wait_seconds",
                         "Time the loop's thread was ready to run but waited for a CPU (the kernel's run delay)")

@@ -29,7 +29,7 @@ from analytics.cache.recent import RecentEvents
 from analytics.cache.recent_mirror import RecentMirror
 from analytics.events.series import SeriesCap
 from analytics.loop_lag import LoopLagProbe
-from analytics.loop_turn import next_turn_for, when_quiet_for
+from analytics.loop_turn import next_turn_for, turn_share_for, when_quiet_for
 from analytics.settings import Settings
 from analytics.sockets import engineio_adapter
 from analytics.sockets.fanout import Fanout, gap_packet
@@ -73,6 +73,9 @@ class Runtime:
     limit_counts: SyncedCounts | None = None  # None: RATE_LIMIT_SYNC_MS=0, every hit counted in Redis
     loop_calls: LoopCalls | None = None  # under gevent: what the recorder's thread hands to the loop's
     recorder_thread: BesideLoop | None = None  # under gevent: the recorder's own thread
+    # Called before a new connection is served and before a Socket.IO connect is handled: under
+    # gevent a crowd of them takes a share of each loop turn (loop_turn.TurnShare).
+    connect_share: Callable[[], None] = lambda: None
 
     def busy(self) -> bool:
         """Whether a stream task is still finishing work it holds (the recorder's transaction), or
@@ -164,6 +167,9 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     why_not = engineio_adapter.install_websocket(socketio.server.eio, settings.WS_SERVER, settings.DIRECT_WRITES)
     if why_not:
         log.warning("direct WebSocket writes are off: %s", why_not)
+    # A crowd connecting at once (dashboards after a restart) takes a share of each loop turn.
+    runtime.connect_share = turn_share_for(settings.ASYNC_MODE)
+    engineio_adapter.before_connect(socketio.server, runtime.connect_share)
     runtime.fanout = Fanout(engineio_adapter.Clients(socketio.server), settings.CLIENT_BACKLOG)
     socketio.on_namespace(MetricsNamespace(runtime.fanout, runtime.log, socketio, ViewerTokens.from_settings(settings)))
     app.wsgi_app = SecurityHeaders(app.wsgi_app)  # outermost: Socket.IO's answers get them too

@@ -101,3 +101,21 @@ def test_a_warning_says_why_direct_writes_are_off(settings, caplog):
     with caplog.at_level("WARNING", logger="analytics.factory"):
         create_app(settings, start_stream=False)  # the tests' app runs in threading mode
     assert "direct WebSocket writes are off: async mode threading" in caplog.text
+
+
+def test_before_connect_runs_before_python_socketio_handles_each_connect(app):
+    """socketio.Server._handle_connect (looked up on the instance) is what a Socket.IO CONNECT
+    packet runs: the auth check, Flask-SocketIO's request context, our handler, the ack."""
+    from analytics.sockets.handlers import MetricsNamespace
+
+    seen = []
+    handler = next(h for h in socketio.server.namespace_handlers.values() if isinstance(h, MetricsNamespace))
+    original = handler.on_connect
+    handler.on_connect = lambda auth=None: (seen.append("handler"), original(auth))[1]
+    adapter.before_connect(socketio.server, lambda: seen.append("enter"))
+    client = socketio.test_client(app)
+    try:
+        assert client.is_connected()
+        assert seen == ["enter", "handler"]
+    finally:
+        client.disconnect()

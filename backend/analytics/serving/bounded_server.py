@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from gevent import pywsgi
 
@@ -39,16 +40,20 @@ class BoundedWSGIServer(pywsgi.WSGIServer):
     """Refuses a connection over its address's cap or the server's capacity before reading a
     byte of it (503 JSON, then closed), and hands the others to the bounded handler."""
 
-    # Connections accepted per turn of the loop (gevent's default: 100). Each starts a greenlet
-    # that runs its handshake in the same turn: 100 clients connecting at once held the loop for
-    # one long turn (blocks of 10-20 ms sampled in engine.io's handshake and WebSocket set-up).
+    # Connections accepted per turn of the loop (gevent's default: 100). 100 clients connecting at
+    # once held the loop for one long turn (blocks of 10-20 ms sampled in engine.io's handshake
+    # and WebSocket set-up). Accepting fewer per turn was not enough: their requests arrive later,
+    # together, and were all served in one turn. So each request, once read, also waits for its
+    # share of a turn (`share`, loop_turn.TurnShare; in the handler) before the app runs.
     max_accept = 10
 
-    def __init__(self, listener, application, bounds: TimeBounds, admission: Admission, ws_server: str):
+    def __init__(self, listener, application, bounds: TimeBounds, admission: Admission, ws_server: str,
+                 share: Callable[[], None] | None = None):
         super().__init__(listener, application, handler_class=bounded_handler_class(ws_server), log=None,
                          error_log=BoundedErrorLog())
         self.bounds = bounds
         self.admission = admission
+        self.share = share or (lambda: None)
         counters.HTTP_CONNECTIONS_CAPACITY.set(admission.capacity)
 
     def do_handle(self, sock, address):
@@ -96,7 +101,8 @@ def refuse(sock, peer: str, reason: str) -> None:
         sock.close()
 
 
-def bounded_server(listener, application, settings, ws_server: str) -> BoundedWSGIServer:
+def bounded_server(listener, application, settings, ws_server: str,
+                   share: Callable[[], None] | None = None) -> BoundedWSGIServer:
     """The server for `settings`. Behind a trusted proxy (TRUSTED_PROXIES > 0) every connection
     comes from the proxy, so the cap per address is left to the proxy (it would cap everyone)."""
     per_address = 0 if settings.TRUSTED_PROXIES else settings.MAX_CONNECTIONS_PER_ADDRESS
@@ -106,4 +112,4 @@ def bounded_server(listener, application, settings, ws_server: str) -> BoundedWS
              "body %gs, idle %gs", per_address or "any number", admission.capacity, bounds.header_s,
              bounds.body_s, bounds.idle_s)
     quiet_engineio_body_timeouts()
-    return BoundedWSGIServer(listener, application, bounds, admission, ws_server)
+    return BoundedWSGIServer(listener, application, bounds, admission, ws_server, share)

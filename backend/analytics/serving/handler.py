@@ -216,6 +216,7 @@ class BoundedRequests:
         # recv, which the body's deadline in _BodyReader makes moot).
         upgrade = self._connection_upgrade_requested()
         self.socket.settimeout(None if upgrade else self.server.bounds.body_s)
+        self.server.share()  # read, not yet served: a crowd of requests is served over several loop turns
         try:
             super().handle_one_response()
         finally:

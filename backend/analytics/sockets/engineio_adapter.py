@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 
 import gevent
 import gevent.event
@@ -254,6 +255,18 @@ def install_websocket(eio_server, ws_server: str, direct_writes: bool) -> str | 
         websocket = GeventWebSocketDirect if direct_writes else eio_gevent.WebSocketWSGI
     eio_server._async = dict(eio_server._async, websocket=websocket)
     return None
+
+
+def before_connect(sio_server, enter: Callable[[], None]) -> None:
+    """Call `enter()` before python-socketio handles each Socket.IO CONNECT packet: the whole
+    connect (Flask-SocketIO's request context, our handler, the ack), not only our handler."""
+    handle = sio_server._handle_connect
+
+    def handle_connect(*args, **kwargs):
+        enter()
+        return handle(*args, **kwargs)
+
+    sio_server._handle_connect = handle_connect
 
 
 def engineio_version() -> str:
