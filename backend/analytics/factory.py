@@ -73,8 +73,8 @@ class Runtime:
     limit_counts: SyncedCounts | None = None  # None: RATE_LIMIT_SYNC_MS=0, every hit counted in Redis
     loop_calls: LoopCalls | None = None  # under gevent: what the recorder's thread hands to the loop's
     recorder_thread: BesideLoop | None = None  # under gevent: the recorder's own thread
-    # Called before a new connection is served and before a Socket.IO connect is handled: under
-    # gevent a crowd of them takes a share of each loop turn (loop_turn.TurnShare).
+    # Called before a request, once read, is served and before a Socket.IO connect is handled:
+    # under gevent a crowd of them takes a share of each loop turn (loop_turn.TurnShare).
     connect_share: Callable[[], None] = lambda: None
 
     def busy(self) -> bool:
