@@ -75,7 +75,7 @@ class Runtime:
     recorder_thread: BesideLoop | None = None  # under gevent: the recorder's own thread
     # Called before a request, once read, is served and before a Socket.IO connect is handled:
     # under gevent a crowd of them takes a share of each loop turn (loop_turn.TurnShare).
-    connect_share: Callable[[], None] = lambda: None
+    crowd_share: Callable[[], None] = lambda: None
 
     def busy(self) -> bool:
         """Whether a stream task is still finishing work it holds (the recorder's transaction), or
@@ -168,8 +168,8 @@ def create_app(settings: Settings | None = None, start_stream: bool = True) -> F
     if why_not:
         log.warning("direct WebSocket writes are off: %s", why_not)
     # A crowd connecting at once (dashboards after a restart) takes a share of each loop turn.
-    runtime.connect_share = turn_share_for(settings.ASYNC_MODE)
-    engineio_adapter.before_connect(socketio.server, runtime.connect_share)
+    runtime.crowd_share = turn_share_for(settings.ASYNC_MODE)
+    engineio_adapter.before_connect(socketio.server, runtime.crowd_share)
     runtime.fanout = Fanout(engineio_adapter.Clients(socketio.server), settings.CLIENT_BACKLOG)
     socketio.on_namespace(MetricsNamespace(runtime.fanout, runtime.log, socketio, ViewerTokens.from_settings(settings)))
     app.wsgi_app = SecurityHeaders(app.wsgi_app)  # outermost: Socket.IO's answers get them too

@@ -104,7 +104,7 @@ class TurnShare:
 
     def enter(self) -> None:
         hub = get_hub()
-        if not self._waiting and self._has_share(hub.loop):
+        if not self._waiting and self._take_share(hub.loop):
             return
         LOOP_DEFERRED.inc()
         waiter = Waiter(hub)
@@ -113,7 +113,9 @@ class TurnShare:
             self._at_next_turn(hub.loop)
         waiter.get()
 
-    def _has_share(self, loop) -> bool:
+    def _take_share(self, loop) -> bool:
+        """Whether this turn's share has room for one more piece; the first piece of a turn starts
+        its share."""
         if loop.iteration != self._turn:
             self._turn, self._since = loop.iteration, time.perf_counter()
             return True
@@ -126,7 +128,7 @@ class TurnShare:
     def _let_through(self, loop) -> None:
         # In the hub, on a turn whose share nobody has spent yet (while some wait, all newcomers
         # queue). Each switch runs a queued caller until it next waits, then comes back here.
-        while self._waiting and self._has_share(loop):
+        while self._waiting and self._take_share(loop):
             self._waiting.popleft().switch(None)  # a caller killed meanwhile just ignores it
         self._next = None
         if self._waiting:

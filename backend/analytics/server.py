@@ -60,7 +60,7 @@ def serve(app, socketio, sock: socket.socket, async_mode: str) -> None:
         # limit, deadlines for headers, bodies and idle keep-alive; simple-websocket (or
         # gevent-websocket's handler) takes an upgraded socket over with none of them.
         settings = runtime.settings if runtime else Settings.model_construct()  # the naive server: defaults
-        server = bounded_server(sock, app, settings, ws_server, runtime.connect_share if runtime else None)
+        server = bounded_server(sock, app, settings, ws_server, runtime.crowd_share if runtime else None)
         stopping = []
 
         def on_signal():
